@@ -1,0 +1,5 @@
+//! hashes commands.
+
+use crate::commands::Command;
+
+pub const COMMANDS: &[Command] = &[];

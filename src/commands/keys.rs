@@ -1,0 +1,5 @@
+//! keys commands.
+
+use crate::commands::Command;
+
+pub const COMMANDS: &[Command] = &[];

@@ -1,0 +1,5 @@
+//! lists commands.
+
+use crate::commands::Command;
+
+pub const COMMANDS: &[Command] = &[];

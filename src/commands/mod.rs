@@ -1,0 +1,82 @@
+//! Command handlers, grouped by data type, and the context they run in.
+//!
+//! Every handler has the signature `fn(&mut Ctx, &[Bytes]) -> Reply`; `argv[0]` is the command
+//! name as the client sent it. Handlers run on the keyspace thread, one at a time.
+
+pub mod args;
+pub mod connection;
+pub mod hashes;
+pub mod introspection;
+pub mod keys;
+pub mod lists;
+pub mod pubsub;
+pub mod server;
+pub mod sets;
+pub mod strings;
+pub mod table;
+pub mod transactions;
+pub mod zsets;
+
+use bytes::Bytes;
+
+use crate::db::Db;
+use crate::protocol::Reply;
+use crate::server::core::World;
+use crate::server::ClientId;
+
+pub use table::{Command, Flags};
+
+pub type Handler = fn(&mut Ctx, &[Bytes]) -> Reply;
+
+/// What a blocking command asks for when it finds nothing to serve yet.
+#[derive(Debug, Clone)]
+pub struct BlockRequest {
+    pub keys: Vec<Bytes>,
+    /// Absolute deadline in unix ms; None blocks forever.
+    pub deadline: Option<i64>,
+    /// Sent when the deadline passes.
+    pub timeout_reply: Reply,
+}
+
+pub struct Ctx<'a> {
+    pub w: &'a mut World,
+    pub client: ClientId,
+    pub db: usize,
+    pub now: i64,
+    pub resp3: bool,
+    /// False inside MULTI/EXEC and scripts: blocking commands then answer at once.
+    pub may_block: bool,
+    /// Set by a blocking command that has to wait.
+    pub block: Option<BlockRequest>,
+}
+
+impl<'a> Ctx<'a> {
+    pub fn db(&mut self) -> &mut Db {
+        &mut self.w.keyspace.dbs[self.db]
+    }
+
+    /// Records that `key` was written: invalidates WATCHes and counts a change.
+    pub fn modified(&mut self, key: &[u8]) {
+        self.w.key_modified(self.db, key);
+    }
+
+    /// Records that `key` may now satisfy clients blocked on it (after the command completes).
+    pub fn signal_ready(&mut self, key: &Bytes) {
+        self.w.signal_ready(self.db, key);
+    }
+
+    /// Asks to block; returns the placeholder reply the caller should return.
+    pub fn block_on(
+        &mut self,
+        keys: Vec<Bytes>,
+        deadline: Option<i64>,
+        timeout_reply: Reply,
+    ) -> Reply {
+        self.block = Some(BlockRequest {
+            keys,
+            deadline,
+            timeout_reply,
+        });
+        Reply::None
+    }
+}

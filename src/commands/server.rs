@@ -1,0 +1,5 @@
+//! server commands.
+
+use crate::commands::Command;
+
+pub const COMMANDS: &[Command] = &[];

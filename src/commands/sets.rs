@@ -1,0 +1,5 @@
+//! sets commands.
+
+use crate::commands::Command;
+
+pub const COMMANDS: &[Command] = &[];

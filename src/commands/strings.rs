@@ -1,0 +1,5 @@
+//! strings commands.
+
+use crate::commands::Command;
+
+pub const COMMANDS: &[Command] = &[];

@@ -1,0 +1,5 @@
+//! zsets commands.
+
+use crate::commands::Command;
+
+pub const COMMANDS: &[Command] = &[];

@@ -1,0 +1,285 @@
+//! The keyspace: 16 databases of keys to typed values, with expiry and a stable SCAN order.
+
+pub mod glob;
+pub mod scan;
+pub mod zset;
+
+use std::collections::{BTreeSet, HashMap, HashSet, VecDeque};
+
+use bytes::Bytes;
+
+use crate::protocol::Reply;
+pub use zset::ZSet;
+
+pub const WRONGTYPE: &str = "WRONGTYPE Operation against a key holding the wrong kind of value";
+
+#[derive(Debug, Clone)]
+pub enum Value {
+    Str(Bytes),
+    List(VecDeque<Bytes>),
+    Hash(HashMap<Bytes, Bytes>),
+    Set(HashSet<Bytes>),
+    ZSet(ZSet),
+}
+
+impl Value {
+    pub fn type_name(&self) -> &'static str {
+        match self {
+            Value::Str(_) => "string",
+            Value::List(_) => "list",
+            Value::Hash(_) => "hash",
+            Value::Set(_) => "set",
+            Value::ZSet(_) => "zset",
+        }
+    }
+
+    /// Element count (string: 1); collections at 0 are removed by the commands that empty them.
+    pub fn len(&self) -> usize {
+        match self {
+            Value::Str(_) => 1,
+            Value::List(l) => l.len(),
+            Value::Hash(h) => h.len(),
+            Value::Set(s) => s.len(),
+            Value::ZSet(z) => z.len(),
+        }
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct Entry {
+    pub value: Value,
+    /// Absolute expiry, unix milliseconds.
+    pub expire_at: Option<i64>,
+    /// Last access, unix milliseconds (OBJECT IDLETIME).
+    pub accessed: i64,
+}
+
+/// One database. Keys live in a hash map; a second index ordered by a fixed hash of the key gives
+/// SCAN a cursor that is stable across inserts and deletes (every key present for the whole
+/// scan is returned), which Redis gets from its reverse-binary dict cursor.
+#[derive(Debug, Default)]
+pub struct Db {
+    map: HashMap<Bytes, Entry>,
+    expiries: BTreeSet<(i64, Bytes)>,
+    pub(crate) order: BTreeSet<(u64, Bytes)>,
+}
+
+macro_rules! typed_accessors {
+    ($get:ident, $get_mut:ident, $variant:ident, $ty:ty) => {
+        /// The value at `key` if it has this type; `Err(WRONGTYPE)` if it has another.
+        pub fn $get(&mut self, key: &[u8], now: i64) -> Result<Option<&$ty>, Reply> {
+            match self.get(key, now) {
+                None => Ok(None),
+                Some(Value::$variant(v)) => Ok(Some(v)),
+                Some(_) => Err(Reply::err(WRONGTYPE)),
+            }
+        }
+        pub fn $get_mut(&mut self, key: &[u8], now: i64) -> Result<Option<&mut $ty>, Reply> {
+            match self.get_mut(key, now) {
+                None => Ok(None),
+                Some(Value::$variant(v)) => Ok(Some(v)),
+                Some(_) => Err(Reply::err(WRONGTYPE)),
+            }
+        }
+    };
+}
+
+impl Db {
+    pub fn len(&self) -> usize {
+        self.map.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.map.is_empty()
+    }
+
+    pub fn expires_count(&self) -> usize {
+        self.expiries.len()
+    }
+
+    fn is_expired(e: &Entry, now: i64) -> bool {
+        matches!(e.expire_at, Some(t) if t <= now)
+    }
+
+    /// Looks a key up, deleting it first if its time has passed (lazy expiry).
+    pub fn entry(&mut self, key: &[u8], now: i64) -> Option<&mut Entry> {
+        let expired = match self.map.get(key) {
+            None => return None,
+            Some(e) => Self::is_expired(e, now),
+        };
+        if expired {
+            self.remove(key);
+            return None;
+        }
+        let e = self.map.get_mut(key)?;
+        e.accessed = now;
+        Some(e)
+    }
+
+    /// Read without side effects (no lazy delete, no access time): for SCAN, KEYS, RANDOMKEY.
+    pub fn peek(&self, key: &[u8], now: i64) -> Option<&Entry> {
+        self.map.get(key).filter(|e| !Self::is_expired(e, now))
+    }
+
+    pub fn get(&mut self, key: &[u8], now: i64) -> Option<&Value> {
+        self.entry(key, now).map(|e| &e.value)
+    }
+
+    pub fn get_mut(&mut self, key: &[u8], now: i64) -> Option<&mut Value> {
+        self.entry(key, now).map(|e| &mut e.value)
+    }
+
+    pub fn exists(&mut self, key: &[u8], now: i64) -> bool {
+        self.entry(key, now).is_some()
+    }
+
+    typed_accessors!(get_str, get_str_mut, Str, Bytes);
+    typed_accessors!(get_list, get_list_mut, List, VecDeque<Bytes>);
+    typed_accessors!(get_hash, get_hash_mut, Hash, HashMap<Bytes, Bytes>);
+    typed_accessors!(get_set, get_set_mut, Set, HashSet<Bytes>);
+    typed_accessors!(get_zset, get_zset_mut, ZSet, ZSet);
+
+    /// Stores a value, dropping any TTL (SET semantics).
+    pub fn set(&mut self, key: Bytes, value: Value, now: i64) {
+        self.insert_entry(
+            key,
+            Entry {
+                value,
+                expire_at: None,
+                accessed: now,
+            },
+        );
+    }
+
+    /// Replaces the value but keeps the key's TTL (KEEPTTL, and in-place rewrites).
+    pub fn set_keep_ttl(&mut self, key: Bytes, value: Value, now: i64) {
+        let ttl = self.entry(&key, now).and_then(|e| e.expire_at);
+        self.insert_entry(
+            key,
+            Entry {
+                value,
+                expire_at: ttl,
+                accessed: now,
+            },
+        );
+    }
+
+    pub fn insert_entry(&mut self, key: Bytes, entry: Entry) {
+        if let Some(old) = self.map.get(&key[..]) {
+            if let Some(t) = old.expire_at {
+                self.expiries.remove(&(t, key.clone()));
+            }
+        } else {
+            self.order.insert((scan::key_hash(&key), key.clone()));
+        }
+        if let Some(t) = entry.expire_at {
+            self.expiries.insert((t, key.clone()));
+        }
+        self.map.insert(key, entry);
+    }
+
+    /// The value at `key`, created with `make` if absent; `Err(WRONGTYPE)` if `check` rejects it.
+    pub fn get_or_insert_with(
+        &mut self,
+        key: &Bytes,
+        now: i64,
+        make: impl FnOnce() -> Value,
+    ) -> &mut Value {
+        if self.entry(key, now).is_none() {
+            self.set(key.clone(), make(), now);
+        }
+        &mut self.map.get_mut(&key[..]).expect("just inserted").value
+    }
+
+    pub fn remove(&mut self, key: &[u8]) -> Option<Entry> {
+        let (k, e) = self.map.remove_entry(key)?;
+        if let Some(t) = e.expire_at {
+            self.expiries.remove(&(t, k.clone()));
+        }
+        self.order.remove(&(scan::key_hash(&k), k));
+        Some(e)
+    }
+
+    /// Removes the key if its collection became empty; returns whether it did.
+    pub fn remove_if_empty(&mut self, key: &[u8]) -> bool {
+        if self.map.get(key).is_some_and(|e| e.value.is_empty()) {
+            self.remove(key);
+            return true;
+        }
+        false
+    }
+
+    pub fn set_expire(&mut self, key: &[u8], at: Option<i64>) {
+        let Some((k, e)) = self.map.get_key_value(key) else {
+            return;
+        };
+        let k = k.clone();
+        if let Some(t) = e.expire_at {
+            self.expiries.remove(&(t, k.clone()));
+        }
+        if let Some(t) = at {
+            self.expiries.insert((t, k.clone()));
+        }
+        if let Some(e) = self.map.get_mut(key) {
+            e.expire_at = at;
+        }
+    }
+
+    /// Deletes up to `limit` keys whose time has passed; returns the deleted keys.
+    pub fn expire_due(&mut self, now: i64, limit: usize) -> Vec<Bytes> {
+        let mut due = Vec::new();
+        while due.len() < limit {
+            match self.expiries.first() {
+                Some((t, _)) if *t <= now => {
+                    let (_, k) = self.expiries.pop_first().expect("first");
+                    due.push(k);
+                }
+                _ => break,
+            }
+        }
+        for k in &due {
+            if let Some(e) = self.map.get_mut(&k[..]) {
+                e.expire_at = None; // its expiries entry is already gone
+            }
+            self.remove(k);
+        }
+        due
+    }
+
+    pub fn keys(&self) -> impl Iterator<Item = &Bytes> {
+        self.map.keys()
+    }
+
+    pub fn clear(&mut self) {
+        *self = Db::default();
+    }
+
+    pub fn random_key(&self, now: i64) -> Option<Bytes> {
+        use rand::seq::IteratorRandom;
+        let mut rng = rand::thread_rng();
+        // A few tries so a db full of expired-but-not-yet-reaped keys still finds a live one.
+        for _ in 0..100 {
+            let (k, e) = self.map.iter().choose(&mut rng)?;
+            if !Self::is_expired(e, now) {
+                return Some(k.clone());
+            }
+        }
+        None
+    }
+}
+
+pub struct Keyspace {
+    pub dbs: Vec<Db>,
+}
+
+impl Keyspace {
+    pub fn new(databases: usize) -> Self {
+        Keyspace {
+            dbs: (0..databases).map(|_| Db::default()).collect(),
+        }
+    }
+}

@@ -1,0 +1,110 @@
+//! Berth: a durable, Redis-compatible server for background-job systems.
+
+mod commands;
+mod config;
+mod db;
+mod protocol;
+mod server;
+
+use std::sync::atomic::{AtomicU64, AtomicUsize};
+use std::sync::Arc;
+
+use clap::Parser as _;
+
+use config::{Args, Config};
+use protocol::request::Limits;
+use server::core::World;
+use server::net::{serve, Shared};
+use server::ToCore;
+
+fn main() {
+    let args = Args::parse();
+    let config = match Config::from_args(&args) {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("berth: {e}");
+            std::process::exit(1);
+        }
+    };
+    init_logging(config.get("loglevel"));
+    let addr = format!("{}:{}", config.get("bind"), config.get("port"));
+    let limits = Limits {
+        max_bulk_len: config.get_i64("proto-max-bulk-len"),
+        ..Limits::default()
+    };
+    let maxclients = config.get_i64("maxclients").max(1) as usize;
+
+    let (core_tx, core_rx) = std::sync::mpsc::channel();
+    let (done_tx, done_rx) = tokio::sync::oneshot::channel::<()>();
+    let world = World::new(config);
+    let core = std::thread::Builder::new()
+        .name("keyspace".into())
+        .spawn(move || {
+            world.run(core_rx);
+            let _ = done_tx.send(());
+        })
+        .expect("spawn keyspace thread");
+
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .expect("tokio runtime");
+    runtime.block_on(async move {
+        let listener = match tokio::net::TcpListener::bind(&addr).await {
+            Ok(l) => l,
+            Err(e) => {
+                tracing::error!("cannot listen on {addr}: {e}");
+                std::process::exit(1);
+            }
+        };
+        tracing::info!(
+            "berth {} ready to accept connections on {addr}",
+            env!("CARGO_PKG_VERSION")
+        );
+        let shared = Arc::new(Shared {
+            core: core_tx.clone(),
+            next_id: AtomicU64::new(1),
+            connected: AtomicUsize::new(0),
+            maxclients,
+            limits,
+        });
+        tokio::spawn(serve(listener, shared));
+        tokio::select! {
+            _ = wait_for_signal() => {
+                tracing::info!("received signal, shutting down");
+                let _ = core_tx.send(ToCore::Shutdown);
+            }
+            _ = done_rx => {}
+        }
+        // Give connection tasks a moment to write their last replies.
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    });
+    let _ = core.join();
+    tracing::info!("berth is now ready to exit, bye bye");
+}
+
+async fn wait_for_signal() {
+    use tokio::signal::unix::{signal, SignalKind};
+    let mut term = signal(SignalKind::terminate()).expect("SIGTERM handler");
+    let mut int = signal(SignalKind::interrupt()).expect("SIGINT handler");
+    tokio::select! {
+        _ = term.recv() => {}
+        _ = int.recv() => {}
+    }
+}
+
+fn init_logging(level: &str) {
+    let filter = match level {
+        "debug" => "debug",
+        "verbose" => "info",
+        "warning" => "warn",
+        "nothing" => "off",
+        _ => "info",
+    };
+    let env = tracing_subscriber::EnvFilter::try_from_env("BERTH_LOG")
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(filter));
+    tracing_subscriber::fmt()
+        .with_env_filter(env)
+        .with_writer(std::io::stderr)
+        .init();
+}

@@ -1,0 +1,137 @@
+//! Per-connection state, owned by the keyspace thread (as Redis keeps `client` structs).
+
+use std::collections::{HashSet, VecDeque};
+use std::net::SocketAddr;
+
+use bytes::{Bytes, BytesMut};
+use tokio::sync::mpsc::UnboundedSender;
+
+use super::{ClientId, Out};
+use crate::commands::BlockRequest;
+
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum ReplyMode {
+    On,
+    Off,
+    /// Skip the reply of the next command only.
+    Skip,
+    SkipNext,
+}
+
+pub struct Blocked {
+    pub argv: Vec<Bytes>,
+    pub db: usize,
+    pub req: BlockRequest,
+}
+
+pub struct Client {
+    pub id: ClientId,
+    pub addr: SocketAddr,
+    pub local: SocketAddr,
+    pub name: Option<Bytes>,
+    pub lib_name: Option<Bytes>,
+    pub lib_ver: Option<Bytes>,
+    pub db: usize,
+    pub resp3: bool,
+    pub authenticated: bool,
+    pub created: i64,
+    pub last_active: i64,
+    pub last_cmd: &'static str,
+    pub out: BytesMut,
+    pub sender: UnboundedSender<Out>,
+    /// Commands received but not yet run (behind a blocked command).
+    pub pending: VecDeque<Vec<Bytes>>,
+    /// Protocol error to report once `pending` is drained; then the connection closes.
+    pub pending_error: Option<String>,
+    pub blocked: Option<Blocked>,
+    pub multi: Option<Vec<Vec<Bytes>>>,
+    pub multi_failed: bool,
+    pub watched: Vec<(usize, Bytes)>,
+    pub watch_dirty: bool,
+    pub channels: HashSet<Bytes>,
+    pub patterns: HashSet<Bytes>,
+    pub reply_mode: ReplyMode,
+    pub monitor: bool,
+    pub closing: bool,
+    pub no_evict: bool,
+}
+
+impl Client {
+    pub fn new(
+        id: ClientId,
+        addr: SocketAddr,
+        local: SocketAddr,
+        sender: UnboundedSender<Out>,
+        now: i64,
+        authenticated: bool,
+    ) -> Client {
+        Client {
+            id,
+            addr,
+            local,
+            name: None,
+            lib_name: None,
+            lib_ver: None,
+            db: 0,
+            resp3: false,
+            authenticated,
+            created: now,
+            last_active: now,
+            last_cmd: "NULL",
+            out: BytesMut::new(),
+            sender,
+            pending: VecDeque::new(),
+            pending_error: None,
+            blocked: None,
+            multi: None,
+            multi_failed: false,
+            watched: Vec::new(),
+            watch_dirty: false,
+            channels: HashSet::new(),
+            patterns: HashSet::new(),
+            reply_mode: ReplyMode::On,
+            monitor: false,
+            closing: false,
+            no_evict: false,
+        }
+    }
+
+    pub fn subscriptions(&self) -> usize {
+        self.channels.len() + self.patterns.len()
+    }
+
+    /// Hands queued output to the connection task.
+    pub fn flush(&mut self) {
+        if !self.out.is_empty() {
+            let data = self.out.split().freeze();
+            let _ = self.sender.send(Out::Data(data));
+        }
+    }
+
+    /// `flags=` in CLIENT LIST.
+    pub fn flags(&self) -> String {
+        let mut f = String::new();
+        if self.blocked.is_some() {
+            f.push('b');
+        }
+        if self.watch_dirty {
+            f.push('d');
+        }
+        if self.multi.is_some() {
+            f.push('x');
+        }
+        if self.subscriptions() > 0 {
+            f.push('P');
+        }
+        if self.monitor {
+            f.push('O');
+        }
+        if self.no_evict {
+            f.push('e');
+        }
+        if f.is_empty() {
+            f.push('N');
+        }
+        f
+    }
+}

@@ -1,0 +1,437 @@
+//! The keyspace thread: owns every database and every client's state, and runs commands one
+//! at a time in arrival order, as Redis's main thread does.
+
+use std::collections::{HashMap, HashSet, VecDeque};
+use std::sync::mpsc::{Receiver, RecvTimeoutError};
+use std::time::Duration;
+
+use bytes::Bytes;
+
+use super::blocking::BlockRegistry;
+use super::client::{Blocked, Client};
+use super::dispatch::{self, write_reply};
+use super::pubsub::PubSub;
+use super::{now_ms, now_us, ClientId, Out, ToCore};
+use crate::commands::table;
+use crate::commands::BlockRequest;
+use crate::config::Config;
+use crate::db::Keyspace;
+use crate::protocol::Reply;
+
+#[derive(Default)]
+pub struct CommandStats {
+    pub calls: u64,
+    pub usec: u64,
+    pub failed: u64,
+}
+
+#[derive(Default)]
+pub struct Stats {
+    pub commands: HashMap<&'static str, CommandStats>,
+    pub total_commands: u64,
+    pub total_connections: u64,
+    pub rejected_calls: u64,
+    pub expired_keys: u64,
+    pub keyspace_hits: u64,
+    pub keyspace_misses: u64,
+    pub net_input_bytes: u64,
+    pub net_output_bytes: u64,
+}
+
+impl Stats {
+    pub fn record(&mut self, name: &'static str, usec: u64, failed: bool) {
+        self.total_commands += 1;
+        let s = self.commands.entry(name).or_default();
+        s.calls += 1;
+        s.usec += usec;
+        if failed {
+            s.failed += 1;
+        }
+    }
+}
+
+pub struct SlowlogEntry {
+    pub id: u64,
+    pub time: i64,
+    pub micros: u64,
+    pub argv: Vec<Bytes>,
+    pub addr: String,
+    pub name: Bytes,
+}
+
+pub struct World {
+    pub keyspace: Keyspace,
+    pub clients: HashMap<ClientId, Client>,
+    pub config: Config,
+    pub blocking: BlockRegistry,
+    pub pubsub: PubSub,
+    /// (db, key) -> clients WATCHing it.
+    pub watchers: HashMap<(usize, Bytes), Vec<ClientId>>,
+    pub stats: Stats,
+    pub started_ms: i64,
+    /// Writes since the last SAVE (rdb_changes_since_last_save).
+    pub dirty: u64,
+    pub last_save: i64,
+    pub slowlog: VecDeque<SlowlogEntry>,
+    pub slowlog_next_id: u64,
+    pub monitors: Vec<ClientId>,
+    pub shutdown: bool,
+    ready: VecDeque<(usize, Bytes)>,
+    ready_set: HashSet<(usize, Bytes)>,
+    with_output: Vec<ClientId>,
+    last_expire_cycle: i64,
+}
+
+impl World {
+    pub fn new(config: Config) -> World {
+        let dbs = config.get_i64("databases").max(1) as usize;
+        let now = now_ms();
+        World {
+            keyspace: Keyspace::new(dbs),
+            clients: HashMap::new(),
+            config,
+            blocking: BlockRegistry::default(),
+            pubsub: PubSub::default(),
+            watchers: HashMap::new(),
+            stats: Stats::default(),
+            started_ms: now,
+            dirty: 0,
+            last_save: now / 1000,
+            slowlog: VecDeque::new(),
+            slowlog_next_id: 0,
+            monitors: Vec::new(),
+            shutdown: false,
+            ready: VecDeque::new(),
+            ready_set: HashSet::new(),
+            with_output: Vec::new(),
+            last_expire_cycle: now,
+        }
+    }
+
+    /// The thread's loop: wait for messages or the next timer, run, flush replies.
+    pub fn run(mut self, rx: Receiver<ToCore>) {
+        loop {
+            let wait = self.next_timer_wait();
+            match rx.recv_timeout(wait) {
+                Ok(msg) => self.handle(msg),
+                Err(RecvTimeoutError::Timeout) => {}
+                Err(RecvTimeoutError::Disconnected) => break,
+            }
+            // Take whatever else is queued before flushing, so replies to many clients go out together.
+            for _ in 0..1024 {
+                match rx.try_recv() {
+                    Ok(msg) => self.handle(msg),
+                    Err(_) => break,
+                }
+            }
+            self.timers();
+            self.flush_output();
+            if self.shutdown {
+                break;
+            }
+        }
+        for c in self.clients.values_mut() {
+            c.flush();
+            let _ = c.sender.send(Out::Close);
+        }
+    }
+
+    fn next_timer_wait(&self) -> Duration {
+        let now = now_ms();
+        let mut next = self.last_expire_cycle + 100;
+        if let Some(t) = self.blocking.next_deadline() {
+            next = next.min(t);
+        }
+        Duration::from_millis((next - now).clamp(0, 100) as u64)
+    }
+
+    fn handle(&mut self, msg: ToCore) {
+        match msg {
+            ToCore::Connected {
+                id,
+                addr,
+                local,
+                out,
+            } => {
+                let auth = self.config.get("requirepass").is_empty();
+                self.clients
+                    .insert(id, Client::new(id, addr, local, out, now_ms(), auth));
+                self.stats.total_connections += 1;
+            }
+            ToCore::Commands { id, cmds, error } => {
+                let Some(c) = self.clients.get_mut(&id) else {
+                    return;
+                };
+                c.pending.extend(cmds);
+                if error.is_some() {
+                    c.pending_error = error;
+                }
+                self.run_client(id);
+                self.serve_ready();
+            }
+            ToCore::Closed { id } => self.disconnect(id),
+            ToCore::Shutdown => self.shutdown = true,
+        }
+    }
+
+    /// Runs a client's queued commands until it blocks or the queue is empty.
+    pub fn run_client(&mut self, id: ClientId) {
+        loop {
+            let Some(c) = self.clients.get_mut(&id) else {
+                return;
+            };
+            if c.blocked.is_some() || c.closing {
+                return;
+            }
+            let Some(argv) = c.pending.pop_front() else {
+                break;
+            };
+            dispatch::execute(self, id, argv);
+            self.serve_ready();
+        }
+        let Some(c) = self.clients.get_mut(&id) else {
+            return;
+        };
+        if let Some(e) = c.pending_error.take() {
+            Reply::err(format!("ERR {e}")).encode(&mut c.out, c.resp3);
+            c.closing = true;
+            self.mark_output(id);
+        }
+    }
+
+    pub fn mark_output(&mut self, id: ClientId) {
+        self.with_output.push(id);
+    }
+
+    fn flush_output(&mut self) {
+        let mut ids = std::mem::take(&mut self.with_output);
+        ids.sort_unstable();
+        ids.dedup();
+        for id in ids {
+            if let Some(c) = self.clients.get_mut(&id) {
+                self.stats.net_output_bytes += c.out.len() as u64;
+                c.flush();
+                if c.closing {
+                    let _ = c.sender.send(Out::Close);
+                }
+            }
+        }
+    }
+
+    pub fn disconnect(&mut self, id: ClientId) {
+        let Some(c) = self.clients.remove(&id) else {
+            return;
+        };
+        if let Some(b) = &c.blocked {
+            self.blocking.remove(id, b.db, &b.req.keys, b.req.deadline);
+        }
+        for ch in &c.channels {
+            PubSub::unsubscribe(&mut self.pubsub.channels, ch, id);
+        }
+        for p in &c.patterns {
+            PubSub::unsubscribe(&mut self.pubsub.patterns, p, id);
+        }
+        for k in &c.watched {
+            self.unwatch_key(id, k);
+        }
+        self.monitors.retain(|m| *m != id);
+    }
+
+    /// Closes a client from the server side (CLIENT KILL, QUIT after its reply).
+    pub fn kill_client(&mut self, id: ClientId) {
+        if let Some(c) = self.clients.get_mut(&id) {
+            c.closing = true;
+            self.mark_output(id);
+        }
+    }
+
+    pub fn unwatch_key(&mut self, id: ClientId, key: &(usize, Bytes)) {
+        if let Some(w) = self.watchers.get_mut(key) {
+            w.retain(|c| *c != id);
+            if w.is_empty() {
+                self.watchers.remove(key);
+            }
+        }
+    }
+
+    pub fn key_modified(&mut self, db: usize, key: &[u8]) {
+        self.dirty += 1;
+        if self.watchers.is_empty() {
+            return;
+        }
+        if let Some(ids) = self.watchers.get(&(db, Bytes::copy_from_slice(key))) {
+            for id in ids.clone() {
+                if let Some(c) = self.clients.get_mut(&id) {
+                    c.watch_dirty = true;
+                }
+            }
+        }
+    }
+
+    /// FLUSHDB / FLUSHALL / SWAPDB: every WATCHed key of the database that exists is touched.
+    pub fn touch_all_watched(&mut self, db: Option<usize>) {
+        let now = now_ms();
+        let keys: Vec<(usize, Bytes)> = self.watchers.keys().cloned().collect();
+        for (d, k) in keys {
+            if db.is_none_or(|x| x == d) && self.keyspace.dbs[d].peek(&k, now).is_some() {
+                self.key_modified(d, &k);
+            }
+        }
+    }
+
+    pub fn signal_ready(&mut self, db: usize, key: &Bytes) {
+        if self.blocking.has_waiters(db, key) && self.ready_set.insert((db, key.clone())) {
+            self.ready.push_back((db, key.clone()));
+        }
+    }
+
+    pub fn block_client(&mut self, id: ClientId, argv: Vec<Bytes>, req: BlockRequest) {
+        let Some(c) = self.clients.get_mut(&id) else {
+            return;
+        };
+        let db = c.db;
+        self.blocking.add(id, db, &req.keys, req.deadline);
+        c.blocked = Some(Blocked { argv, db, req });
+    }
+
+    /// Ends a client's block with a reply, then runs the commands it queued meanwhile.
+    pub fn unblock(&mut self, id: ClientId, reply: Reply) {
+        let Some(c) = self.clients.get_mut(&id) else {
+            return;
+        };
+        let Some(b) = c.blocked.take() else { return };
+        self.blocking.remove(id, b.db, &b.req.keys, b.req.deadline);
+        write_reply(self, id, &reply);
+        self.run_client(id);
+    }
+
+    /// Serves clients blocked on keys that received data, oldest waiter first, after the
+    /// command, transaction or script that wrote them has finished.
+    pub fn serve_ready(&mut self) {
+        while let Some((db, key)) = self.ready.pop_front() {
+            self.ready_set.remove(&(db, key.clone()));
+            for id in self.blocking.waiting(db, &key) {
+                self.retry_blocked(id);
+            }
+        }
+    }
+
+    /// Re-runs a blocked command; it either completes now or stays blocked in its place.
+    fn retry_blocked(&mut self, id: ClientId) {
+        let Some(c) = self.clients.get_mut(&id) else {
+            return;
+        };
+        let Some(b) = &c.blocked else { return };
+        let argv = b.argv.clone();
+        let saved_db = c.db;
+        c.db = b.db;
+        let table::Resolved::Found(cmd) = table::resolve(&argv) else {
+            return;
+        };
+        let (reply, again) = dispatch::call(self, id, cmd, &argv, true);
+        let Some(c) = self.clients.get_mut(&id) else {
+            return;
+        };
+        c.db = saved_db;
+        if again.is_none() {
+            self.unblock(id, reply);
+        }
+    }
+
+    fn timers(&mut self) {
+        let now = now_ms();
+        for id in self.blocking.expired(now) {
+            let reply = match self.clients.get(&id).and_then(|c| c.blocked.as_ref()) {
+                Some(b) => b.req.timeout_reply.clone(),
+                None => continue,
+            };
+            self.unblock(id, reply);
+        }
+        if now - self.last_expire_cycle >= 100 {
+            self.last_expire_cycle = now;
+            self.active_expire(now);
+            self.serve_ready();
+        }
+    }
+
+    /// Deletes keys whose TTL passed, so keys nobody reads (heartbeats) really disappear.
+    fn active_expire(&mut self, now: i64) {
+        for db in 0..self.keyspace.dbs.len() {
+            let gone = self.keyspace.dbs[db].expire_due(now, 10_000);
+            self.stats.expired_keys += gone.len() as u64;
+            for k in gone {
+                self.key_modified(db, &k);
+            }
+        }
+    }
+
+    pub fn feed_monitors(&mut self, from: ClientId, db: usize, argv: &[Bytes]) {
+        if self.monitors.is_empty() {
+            return;
+        }
+        let addr = self
+            .clients
+            .get(&from)
+            .map(|c| c.addr.to_string())
+            .unwrap_or_else(|| "lua".into());
+        let us = now_us();
+        let mut line = format!("{}.{:06} [{} {}]", us / 1_000_000, us % 1_000_000, db, addr);
+        for a in argv {
+            line.push(' ');
+            line.push_str(&repr(a));
+        }
+        for id in self.monitors.clone() {
+            if id == from {
+                continue;
+            }
+            if let Some(c) = self.clients.get_mut(&id) {
+                Reply::Status(line.clone()).encode(&mut c.out, c.resp3);
+                self.with_output.push(id);
+            }
+        }
+    }
+
+    pub fn slowlog_check(&mut self, id: ClientId, argv: &[Bytes], micros: u64) {
+        let threshold = self.config.get_i64("slowlog-log-slower-than");
+        if threshold < 0 || (micros as i64) < threshold {
+            return;
+        }
+        let (addr, name) = self
+            .clients
+            .get(&id)
+            .map(|c| (c.addr.to_string(), c.name.clone().unwrap_or_default()))
+            .unwrap_or_default();
+        let entry = SlowlogEntry {
+            id: self.slowlog_next_id,
+            time: now_ms() / 1000,
+            micros,
+            argv: argv.iter().take(32).cloned().collect(),
+            addr,
+            name,
+        };
+        self.slowlog_next_id += 1;
+        self.slowlog.push_front(entry);
+        let max = self.config.get_i64("slowlog-max-len").max(0) as usize;
+        self.slowlog.truncate(max);
+    }
+}
+
+/// `sdscatrepr`: a quoted, escaped rendering of a string (MONITOR, CLIENT LIST).
+pub fn repr(s: &[u8]) -> String {
+    let mut out = String::from("\"");
+    for &c in s {
+        match c {
+            b'\\' => out.push_str("\\\\"),
+            b'"' => out.push_str("\\\""),
+            b'\n' => out.push_str("\\n"),
+            b'\r' => out.push_str("\\r"),
+            b'\t' => out.push_str("\\t"),
+            7 => out.push_str("\\a"),
+            8 => out.push_str("\\b"),
+            c if c.is_ascii_graphic() || c == b' ' => out.push(c as char),
+            c => out.push_str(&format!("\\x{c:02x}")),
+        }
+    }
+    out.push('"');
+    out
+}

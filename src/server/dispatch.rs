@@ -1,0 +1,182 @@
+//! From argv to reply: table lookup, the checks Redis's `processCommand` makes (in its order),
+//! MULTI queueing, then the handler.
+
+use bytes::Bytes;
+
+use super::client::ReplyMode;
+use super::core::World;
+use super::{now_ms, ClientId};
+use crate::commands::args::wrong_args;
+use crate::commands::table::{self, Resolved};
+use crate::commands::{BlockRequest, Command, Ctx, Flags};
+use crate::protocol::Reply;
+
+/// Runs one command from a client's queue and writes its reply (or registers it as blocked).
+pub fn execute(w: &mut World, id: ClientId, argv: Vec<Bytes>) {
+    if argv.is_empty() {
+        return;
+    }
+    let cmd = match check(w, id, &argv) {
+        Ok(cmd) => cmd,
+        Err(reply) => {
+            w.stats.rejected_calls += 1;
+            if let Some(c) = w.clients.get_mut(&id) {
+                if c.multi.is_some() {
+                    c.multi_failed = true;
+                }
+            }
+            write_reply(w, id, &reply);
+            return;
+        }
+    };
+    let client = w.clients.get_mut(&id).expect("client");
+    if client.multi.is_some()
+        && !matches!(
+            cmd.name,
+            "exec" | "discard" | "multi" | "watch" | "quit" | "reset"
+        )
+    {
+        client.multi.as_mut().expect("multi").push(argv);
+        write_reply(w, id, &Reply::status("QUEUED"));
+        return;
+    }
+    let (reply, block) = call(w, id, cmd, &argv, true);
+    match block {
+        Some(req) => w.block_client(id, argv, req),
+        None => write_reply(w, id, &reply),
+    }
+}
+
+/// Redis's processCommand checks, in its order; the error reply if one fails.
+fn check(w: &World, id: ClientId, argv: &[Bytes]) -> Result<&'static Command, Reply> {
+    let client = &w.clients[&id];
+    let cmd = match table::resolve(argv) {
+        Resolved::Found(cmd) => cmd,
+        Resolved::Unknown => return Err(unknown_command(argv)),
+        Resolved::UnknownSub(container) => {
+            let sub = String::from_utf8_lossy(&argv[1]);
+            let sub: String = sub.chars().take(128).collect();
+            return Err(Reply::err(format!(
+                "ERR unknown subcommand '{sub}'. Try {} HELP.",
+                container.name.to_ascii_uppercase()
+            )));
+        }
+    };
+    if !cmd.arity_ok(argv.len()) {
+        return Err(wrong_args(cmd.name));
+    }
+    if !client.authenticated && !cmd.has(Flags::NO_AUTH) {
+        return Err(Reply::err("NOAUTH Authentication required."));
+    }
+    if client.multi.is_some() && cmd.has(Flags::NO_MULTI) {
+        return Err(Reply::err("ERR Command not allowed inside a transaction"));
+    }
+    if !client.resp3
+        && client.subscriptions() > 0
+        && !matches!(
+            cmd.name,
+            "ping" | "subscribe" | "unsubscribe" | "psubscribe" | "punsubscribe" | "quit" | "reset"
+        )
+    {
+        return Err(Reply::err(format!(
+            "ERR Can't execute '{}': only (P|S)SUBSCRIBE / (P|S)UNSUBSCRIBE / PING / QUIT / RESET are allowed in this context",
+            cmd.name
+        )));
+    }
+    Ok(cmd)
+}
+
+fn unknown_command(argv: &[Bytes]) -> Reply {
+    let mut args = String::new();
+    for a in &argv[1..] {
+        if args.len() >= 128 {
+            break;
+        }
+        let room = 128 - args.len();
+        let text = String::from_utf8_lossy(a);
+        let shown: String = text.chars().take(room).collect();
+        args.push_str(&format!("'{shown}' "));
+    }
+    let name = String::from_utf8_lossy(&argv[0]);
+    let name: String = name.chars().take(128).collect();
+    Reply::err(format!(
+        "ERR unknown command '{name}', with args beginning with: {args}"
+    ))
+}
+
+/// Runs a resolved command for a client: builds the context, calls the handler, keeps stats and
+/// feeds MONITOR. Returns the reply, or the block request of a command that must wait.
+pub fn call(
+    w: &mut World,
+    id: ClientId,
+    cmd: &'static Command,
+    argv: &[Bytes],
+    may_block: bool,
+) -> (Reply, Option<BlockRequest>) {
+    let client = w.clients.get_mut(&id).expect("client");
+    let now = now_ms();
+    client.last_active = now;
+    client.last_cmd = cmd.name;
+    let (db, resp3) = (client.db, client.resp3);
+    let mut ctx = Ctx {
+        w,
+        client: id,
+        db,
+        now,
+        resp3,
+        may_block,
+        block: None,
+    };
+    let (reply, block) = run(&mut ctx, cmd, argv);
+    let db = ctx.db;
+    if let Some(c) = w.clients.get_mut(&id) {
+        c.db = db;
+    }
+    (reply, block)
+}
+
+/// Runs a command inside another one (EXEC, scripts), in the caller's context; never blocks.
+pub fn call_nested(ctx: &mut Ctx, cmd: &'static Command, argv: &[Bytes]) -> Reply {
+    let mut inner = Ctx {
+        w: &mut *ctx.w,
+        client: ctx.client,
+        db: ctx.db,
+        now: now_ms(),
+        resp3: ctx.resp3,
+        may_block: false,
+        block: None,
+    };
+    let (reply, _) = run(&mut inner, cmd, argv);
+    ctx.db = inner.db;
+    reply
+}
+
+fn run(ctx: &mut Ctx, cmd: &'static Command, argv: &[Bytes]) -> (Reply, Option<BlockRequest>) {
+    let started = std::time::Instant::now();
+    let reply = (cmd.handler)(ctx, argv);
+    let micros = started.elapsed().as_micros() as u64;
+    let block = ctx.block.take();
+    if block.is_none() {
+        ctx.w.stats.record(cmd.name, micros, reply.is_error());
+        if !cmd.has(Flags::SKIP_MONITOR | Flags::ADMIN) {
+            ctx.w.feed_monitors(ctx.client, ctx.db, argv);
+        }
+        ctx.w.slowlog_check(ctx.client, argv, micros);
+    }
+    (reply, block)
+}
+
+/// Writes a reply to a client, honouring CLIENT REPLY OFF / SKIP.
+pub fn write_reply(w: &mut World, id: ClientId, reply: &Reply) {
+    let Some(c) = w.clients.get_mut(&id) else {
+        return;
+    };
+    match c.reply_mode {
+        ReplyMode::On => reply.encode(&mut c.out, c.resp3),
+        ReplyMode::Off => {}
+        ReplyMode::Skip => c.reply_mode = ReplyMode::On,
+        // Set by CLIENT REPLY SKIP itself: its own reply is dropped, the next one skipped.
+        ReplyMode::SkipNext => c.reply_mode = ReplyMode::Skip,
+    }
+    w.mark_output(id);
+}
