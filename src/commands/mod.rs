@@ -51,8 +51,18 @@ pub struct Ctx<'a> {
 }
 
 impl<'a> Ctx<'a> {
+    /// The selected database, with its clock set to this command's time.
     pub fn db(&mut self) -> &mut Db {
-        &mut self.w.keyspace.dbs[self.db]
+        let db = &mut self.w.keyspace.dbs[self.db];
+        db.now = self.now;
+        db
+    }
+
+    /// Another database (MOVE, COPY ... DB, SWAPDB), clock set likewise.
+    pub fn db_at(&mut self, index: usize) -> &mut Db {
+        let db = &mut self.w.keyspace.dbs[index];
+        db.now = self.now;
+        db
     }
 
     /// Records that `key` was written: invalidates WATCHes and counts a change.

@@ -7,6 +7,7 @@ pub mod zset;
 use std::collections::{BTreeSet, HashMap, HashSet, VecDeque};
 
 use bytes::Bytes;
+use indexmap::IndexMap;
 
 use crate::protocol::Reply;
 pub use zset::ZSet;
@@ -17,7 +18,8 @@ pub const WRONGTYPE: &str = "WRONGTYPE Operation against a key holding the wrong
 pub enum Value {
     Str(Bytes),
     List(VecDeque<Bytes>),
-    Hash(HashMap<Bytes, Bytes>),
+    /// Insertion-ordered, so small hashes list fields in the order Redis's listpack does.
+    Hash(IndexMap<Bytes, Bytes>),
     Set(HashSet<Bytes>),
     ZSet(ZSet),
 }
@@ -66,20 +68,23 @@ pub struct Db {
     map: HashMap<Bytes, Entry>,
     expiries: BTreeSet<(i64, Bytes)>,
     pub(crate) order: BTreeSet<(u64, Bytes)>,
+    /// The current command's time (unix ms), set before each use: expiry is judged against it,
+    /// so a key does not expire halfway through a command or script.
+    pub now: i64,
 }
 
 macro_rules! typed_accessors {
     ($get:ident, $get_mut:ident, $variant:ident, $ty:ty) => {
         /// The value at `key` if it has this type; `Err(WRONGTYPE)` if it has another.
-        pub fn $get(&mut self, key: &[u8], now: i64) -> Result<Option<&$ty>, Reply> {
-            match self.get(key, now) {
+        pub fn $get(&mut self, key: &[u8]) -> Result<Option<&$ty>, Reply> {
+            match self.get(key) {
                 None => Ok(None),
                 Some(Value::$variant(v)) => Ok(Some(v)),
                 Some(_) => Err(Reply::err(WRONGTYPE)),
             }
         }
-        pub fn $get_mut(&mut self, key: &[u8], now: i64) -> Result<Option<&mut $ty>, Reply> {
-            match self.get_mut(key, now) {
+        pub fn $get_mut(&mut self, key: &[u8]) -> Result<Option<&mut $ty>, Reply> {
+            match self.get_mut(key) {
                 None => Ok(None),
                 Some(Value::$variant(v)) => Ok(Some(v)),
                 Some(_) => Err(Reply::err(WRONGTYPE)),
@@ -106,64 +111,64 @@ impl Db {
     }
 
     /// Looks a key up, deleting it first if its time has passed (lazy expiry).
-    pub fn entry(&mut self, key: &[u8], now: i64) -> Option<&mut Entry> {
+    pub fn entry(&mut self, key: &[u8]) -> Option<&mut Entry> {
         let expired = match self.map.get(key) {
             None => return None,
-            Some(e) => Self::is_expired(e, now),
+            Some(e) => Self::is_expired(e, self.now),
         };
         if expired {
             self.remove(key);
             return None;
         }
         let e = self.map.get_mut(key)?;
-        e.accessed = now;
+        e.accessed = self.now;
         Some(e)
     }
 
     /// Read without side effects (no lazy delete, no access time): for SCAN, KEYS, RANDOMKEY.
-    pub fn peek(&self, key: &[u8], now: i64) -> Option<&Entry> {
-        self.map.get(key).filter(|e| !Self::is_expired(e, now))
+    pub fn peek(&self, key: &[u8]) -> Option<&Entry> {
+        self.map.get(key).filter(|e| !Self::is_expired(e, self.now))
     }
 
-    pub fn get(&mut self, key: &[u8], now: i64) -> Option<&Value> {
-        self.entry(key, now).map(|e| &e.value)
+    pub fn get(&mut self, key: &[u8]) -> Option<&Value> {
+        self.entry(key).map(|e| &e.value)
     }
 
-    pub fn get_mut(&mut self, key: &[u8], now: i64) -> Option<&mut Value> {
-        self.entry(key, now).map(|e| &mut e.value)
+    pub fn get_mut(&mut self, key: &[u8]) -> Option<&mut Value> {
+        self.entry(key).map(|e| &mut e.value)
     }
 
-    pub fn exists(&mut self, key: &[u8], now: i64) -> bool {
-        self.entry(key, now).is_some()
+    pub fn exists(&mut self, key: &[u8]) -> bool {
+        self.entry(key).is_some()
     }
 
     typed_accessors!(get_str, get_str_mut, Str, Bytes);
     typed_accessors!(get_list, get_list_mut, List, VecDeque<Bytes>);
-    typed_accessors!(get_hash, get_hash_mut, Hash, HashMap<Bytes, Bytes>);
+    typed_accessors!(get_hash, get_hash_mut, Hash, IndexMap<Bytes, Bytes>);
     typed_accessors!(get_set, get_set_mut, Set, HashSet<Bytes>);
     typed_accessors!(get_zset, get_zset_mut, ZSet, ZSet);
 
     /// Stores a value, dropping any TTL (SET semantics).
-    pub fn set(&mut self, key: Bytes, value: Value, now: i64) {
+    pub fn set(&mut self, key: Bytes, value: Value) {
         self.insert_entry(
             key,
             Entry {
                 value,
                 expire_at: None,
-                accessed: now,
+                accessed: self.now,
             },
         );
     }
 
     /// Replaces the value but keeps the key's TTL (KEEPTTL, and in-place rewrites).
-    pub fn set_keep_ttl(&mut self, key: Bytes, value: Value, now: i64) {
-        let ttl = self.entry(&key, now).and_then(|e| e.expire_at);
+    pub fn set_keep_ttl(&mut self, key: Bytes, value: Value) {
+        let ttl = self.entry(&key).and_then(|e| e.expire_at);
         self.insert_entry(
             key,
             Entry {
                 value,
                 expire_at: ttl,
-                accessed: now,
+                accessed: self.now,
             },
         );
     }
@@ -183,14 +188,9 @@ impl Db {
     }
 
     /// The value at `key`, created with `make` if absent; `Err(WRONGTYPE)` if `check` rejects it.
-    pub fn get_or_insert_with(
-        &mut self,
-        key: &Bytes,
-        now: i64,
-        make: impl FnOnce() -> Value,
-    ) -> &mut Value {
-        if self.entry(key, now).is_none() {
-            self.set(key.clone(), make(), now);
+    pub fn get_or_insert_with(&mut self, key: &Bytes, make: impl FnOnce() -> Value) -> &mut Value {
+        if self.entry(key).is_none() {
+            self.set(key.clone(), make());
         }
         &mut self.map.get_mut(&key[..]).expect("just inserted").value
     }
@@ -202,6 +202,11 @@ impl Db {
         }
         self.order.remove(&(scan::key_hash(&k), k));
         Some(e)
+    }
+
+    /// Deletes a key that is live (not expired); returns whether it existed.
+    pub fn remove_live(&mut self, key: &[u8]) -> bool {
+        self.entry(key).is_some() && self.remove(key).is_some()
     }
 
     /// Removes the key if its collection became empty; returns whether it did.
@@ -255,16 +260,20 @@ impl Db {
     }
 
     pub fn clear(&mut self) {
-        *self = Db::default();
+        let now = self.now;
+        *self = Db {
+            now,
+            ..Db::default()
+        };
     }
 
-    pub fn random_key(&self, now: i64) -> Option<Bytes> {
+    pub fn random_key(&self) -> Option<Bytes> {
         use rand::seq::IteratorRandom;
         let mut rng = rand::thread_rng();
         // A few tries so a db full of expired-but-not-yet-reaped keys still finds a live one.
         for _ in 0..100 {
             let (k, e) = self.map.iter().choose(&mut rng)?;
-            if !Self::is_expired(e, now) {
+            if !Self::is_expired(e, self.now) {
                 return Some(k.clone());
             }
         }

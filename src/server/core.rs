@@ -273,7 +273,10 @@ impl World {
         let now = now_ms();
         let keys: Vec<(usize, Bytes)> = self.watchers.keys().cloned().collect();
         for (d, k) in keys {
-            if db.is_none_or(|x| x == d) && self.keyspace.dbs[d].peek(&k, now).is_some() {
+            if db.is_none_or(|x| x == d) && {
+                self.keyspace.dbs[d].now = now;
+                self.keyspace.dbs[d].peek(&k).is_some()
+            } {
                 self.key_modified(d, &k);
             }
         }
