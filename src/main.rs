@@ -1,21 +1,15 @@
 //! Berth: a durable, Redis-compatible server for background-job systems.
 
-mod commands;
-mod config;
-mod db;
-mod protocol;
-mod server;
-
 use std::sync::atomic::{AtomicU64, AtomicUsize};
 use std::sync::Arc;
 
 use clap::Parser as _;
 
-use config::{Args, Config};
-use protocol::request::Limits;
-use server::core::World;
-use server::net::{serve, Shared};
-use server::ToCore;
+use berth::config::{Args, Config};
+use berth::protocol::request::Limits;
+use berth::server::core::World;
+use berth::server::net::{serve, Shared};
+use berth::server::ToCore;
 
 fn main() {
     let args = Args::parse();

@@ -1,0 +1,9 @@
+//! Berth: a durable, Redis-compatible server for background-job systems.
+//!
+//! The binary (`main.rs`) wires these layers together; see docs/ARCHITECTURE.md.
+
+pub mod commands;
+pub mod config;
+pub mod db;
+pub mod protocol;
+pub mod server;
