@@ -145,7 +145,8 @@ impl World {
         Duration::from_millis((next - now).clamp(0, 100) as u64)
     }
 
-    fn handle(&mut self, msg: ToCore) {
+    /// Handles one message from a connection task (public so fuzz targets can drive the core).
+    pub fn handle(&mut self, msg: ToCore) {
         match msg {
             ToCore::Connected {
                 id,
@@ -201,6 +202,11 @@ impl World {
 
     pub fn mark_output(&mut self, id: ClientId) {
         self.with_output.push(id);
+    }
+
+    /// Sends buffered replies now (the loop does this once per turn; tests and fuzzing call it).
+    pub fn flush_pending_output(&mut self) {
+        self.flush_output();
     }
 
     fn flush_output(&mut self) {

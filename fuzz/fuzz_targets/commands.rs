@@ -1,0 +1,48 @@
+//! Parsed commands run on a real keyspace (no sockets): no input may panic the server, and
+//! every reply must be valid RESP (the encoder's output is consumed by the connection as is).
+#![no_main]
+
+use berth::config::Config;
+use berth::protocol::request::{Limits, Parse, Parser};
+use berth::server::core::World;
+use berth::server::{Out, ToCore};
+use bytes::BytesMut;
+use libfuzzer_sys::fuzz_target;
+
+/// Commands that stop the process, sleep, or allocate by design (SETBIT at 2^32).
+const SKIP: &[&str] = &["shutdown", "debug", "setrange", "setbit", "bitfield", "monitor", "client", "wait"];
+
+fuzz_target!(|data: &[u8]| {
+    let mut world = World::new(Config::defaults());
+    let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
+    let addr = "127.0.0.1:1".parse().unwrap();
+    world.handle(ToCore::Connected { id: 1, addr, local: addr, out: tx });
+    let mut parser = Parser::new(true);
+    let mut buf = BytesMut::from(data);
+    let mut cmds = Vec::new();
+    while let Parse::Command(argv) = parser.parse(&mut buf, &Limits::default()) {
+        let name = argv.first().map(|a| String::from_utf8_lossy(a).to_ascii_lowercase());
+        if name.is_some_and(|n| SKIP.contains(&n.as_str())) {
+            continue;
+        }
+        if !argv.is_empty() {
+            cmds.push(argv);
+        }
+    }
+    world.handle(ToCore::Commands { id: 1, cmds, error: None });
+    world.flush_pending_output();
+    let mut out = BytesMut::new();
+    while let Ok(msg) = rx.try_recv() {
+        if let Out::Data(d) = msg {
+            out.extend_from_slice(&d);
+        }
+    }
+    // RESP3's decoder reads RESP2 too; a client may have switched with HELLO 3.
+    let mut rest = &out[..];
+    while !rest.is_empty() {
+        match redis_protocol::resp3::decode::complete::decode(rest) {
+            Ok(Some((_, used))) => rest = &rest[used..],
+            other => panic!("invalid reply bytes {:?}: {:?}", other.map(|_| ()), &rest[..rest.len().min(80)]),
+        }
+    }
+});

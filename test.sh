@@ -1,0 +1,17 @@
+#!/usr/bin/env bash
+# Builds Berth and runs every test suite: Rust unit and integration tests, then the
+# differential protocol tests (recorded from redis-server 7.0.15) against the built binary.
+set -euo pipefail
+cd "$(dirname "$0")"
+status=0
+summary=()
+run() {
+  local name=$1; shift
+  echo "=== $name"
+  if "$@"; then summary+=("PASS $name"); else summary+=("FAIL $name"); status=1; fi
+}
+run "cargo test" cargo test --quiet
+run "protocol tests" python3 protocol-tests/run.py
+echo
+printf '%s\n' "${summary[@]}"
+exit $status

@@ -1,0 +1,151 @@
+//! Integration tests against a real `berth` process over TCP.
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::TcpStream;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+struct Server {
+    child: Child,
+    port: u16,
+    _dir: TempDir,
+}
+
+struct TempDir(std::path::PathBuf);
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+impl Server {
+    fn start() -> Server {
+        let port = free_port();
+        let dir = std::env::temp_dir().join(format!("berth-it-{port}-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let child = Command::new(env!("CARGO_BIN_EXE_berth"))
+            .args(["--port", &port.to_string(), "--dir", dir.to_str().unwrap()])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("start berth");
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while TcpStream::connect(("127.0.0.1", port)).is_err() {
+            assert!(Instant::now() < deadline, "berth did not start");
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        Server { child, port, _dir: TempDir(dir) }
+    }
+
+    fn connect(&self) -> Conn {
+        let s = TcpStream::connect(("127.0.0.1", self.port)).unwrap();
+        s.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+        Conn { r: BufReader::new(s.try_clone().unwrap()), w: s }
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+}
+
+struct Conn {
+    r: BufReader<TcpStream>,
+    w: TcpStream,
+}
+
+impl Conn {
+    fn send(&mut self, args: &[&str]) {
+        let mut out = format!("*{}\r\n", args.len());
+        for a in args {
+            out.push_str(&format!("${}\r\n{}\r\n", a.len(), a));
+        }
+        self.w.write_all(out.as_bytes()).unwrap();
+    }
+
+    /// Reads one reply and returns its raw bytes.
+    fn read(&mut self) -> String {
+        let mut line = String::new();
+        self.r.read_line(&mut line).unwrap();
+        let body = line[1..].trim_end().to_string();
+        match line.as_bytes()[0] {
+            b'$' => {
+                let n: i64 = body.parse().unwrap();
+                if n >= 0 {
+                    let mut buf = vec![0; n as usize + 2];
+                    self.r.read_exact(&mut buf).unwrap();
+                    line.push_str(&String::from_utf8_lossy(&buf));
+                }
+                line
+            }
+            b'*' | b'%' | b'~' | b'>' => {
+                let n: i64 = body.parse().unwrap();
+                let n = if line.starts_with('%') { n * 2 } else { n };
+                for _ in 0..n.max(0) {
+                    line.push_str(&self.read());
+                }
+                line
+            }
+            _ => line,
+        }
+    }
+
+    fn cmd(&mut self, args: &[&str]) -> String {
+        self.send(args);
+        self.read()
+    }
+}
+
+#[test]
+fn ping_and_pipelines_of_thousands() {
+    let server = Server::start();
+    let mut c = server.connect();
+    assert_eq!(c.cmd(&["PING"]), "+PONG\r\n");
+    let mut batch = String::new();
+    for i in 0..5000 {
+        batch.push_str(&format!("*2\r\n$4\r\nECHO\r\n${}\r\n{}\r\n", i.to_string().len(), i));
+    }
+    c.w.write_all(batch.as_bytes()).unwrap();
+    for i in 0..5000 {
+        let want = format!("${}\r\n{}\r\n", i.to_string().len(), i);
+        assert_eq!(c.read(), want);
+    }
+}
+
+#[test]
+fn protocol_error_closes_only_that_connection() {
+    let server = Server::start();
+    let mut good = server.connect();
+    let mut bad = server.connect();
+    bad.w.write_all(b"*1\r\n+oops\r\n").unwrap();
+    assert_eq!(bad.read(), "-ERR Protocol error: expected '$', got '+'\r\n");
+    let mut rest = Vec::new();
+    assert_eq!(bad.r.read_to_end(&mut rest).unwrap(), 0, "connection must be closed");
+    assert_eq!(good.cmd(&["PING"]), "+PONG\r\n");
+}
+
+#[test]
+fn garbage_never_takes_the_server_down() {
+    let server = Server::start();
+    let mut seed: u64 = 0x9e3779b97f4a7c15;
+    for _ in 0..200 {
+        let mut c = server.connect();
+        let mut junk = Vec::new();
+        for _ in 0..256 {
+            seed ^= seed << 13;
+            seed ^= seed >> 7;
+            seed ^= seed << 17;
+            junk.push(b"*$\r\n0123456789-+:abcPINGSET"[(seed % 26) as usize]);
+        }
+        let _ = c.w.write_all(&junk);
+    }
+    let mut c = server.connect();
+    assert_eq!(c.cmd(&["PING"]), "+PONG\r\n");
+}
