@@ -6,7 +6,7 @@ use bytes::Bytes;
 use super::args::{int, is, syntax, NOT_FLOAT, NOT_INT, R};
 use super::{Command, Ctx, Flags as F};
 use crate::db::{Value, WRONGTYPE};
-use crate::protocol::numbers::{incr_float, parse_f64};
+use crate::protocol::ldouble::{self, IncrError};
 use crate::protocol::request::parse_i64;
 use crate::protocol::Reply;
 
@@ -422,11 +422,12 @@ fn incrbyfloat(ctx: &mut Ctx, argv: &[Bytes]) -> Reply {
         Err(e) => return e,
         Ok(v) => v.unwrap_or_else(|| Bytes::from_static(b"0")),
     };
-    if parse_f64(&cur).is_none() || parse_f64(&argv[2]).is_none() {
-        return Reply::err(NOT_FLOAT);
-    }
-    let Some((_, text)) = incr_float(&cur, &argv[2]) else {
-        return Reply::err("ERR increment would produce NaN or Infinity");
+    let text = match ldouble::incr(&cur, &argv[2]) {
+        Ok(t) => t,
+        Err(IncrError::NotFloat) => return Reply::err(NOT_FLOAT),
+        Err(IncrError::NanOrInf) => {
+            return Reply::err("ERR increment would produce NaN or Infinity")
+        }
     };
     let v = Bytes::from(text);
     store_keep_ttl(ctx, key, v.clone());
