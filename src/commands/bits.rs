@@ -344,7 +344,9 @@ fn field_type(arg: &[u8]) -> R<(bool, u32)> {
         _ => return Err(err()),
     };
     match parse_i64(&arg[1..]) {
-        Some(b) if b >= 1 && ((signed && b <= 64) || (!signed && b <= 63)) => Ok((signed, b as u32)),
+        Some(b) if b >= 1 && ((signed && b <= 64) || (!signed && b <= 63)) => {
+            Ok((signed, b as u32))
+        }
         _ => Err(err()),
     }
 }
@@ -415,8 +417,7 @@ fn signed_overflow(value: i64, incr: i64, bits: u32, ow: Overflow) -> Option<i64
         }
         c as i64
     };
-    if value > max || (bits != 64 && incr > maxincr) || (value >= 0 && incr > 0 && incr > maxincr)
-    {
+    if value > max || (bits != 64 && incr > maxincr) || (value >= 0 && incr > 0 && incr > maxincr) {
         Some(if ow == Overflow::Sat { max } else { wrap() })
     } else if value < min
         || (bits != 64 && incr < minincr)

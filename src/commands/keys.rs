@@ -400,7 +400,7 @@ fn expire_inner(ctx: &mut Ctx, argv: &[Bytes]) -> R<Reply> {
     let invalid = || Reply::err(format!("ERR invalid expire time in '{name}' command"));
     let mut when = int(&argv[2])?;
     if secs {
-        if when > i64::MAX / 1000 || when < i64::MIN / 1000 {
+        if !(i64::MIN / 1000..=i64::MAX / 1000).contains(&when) {
             return Err(invalid());
         }
         when *= 1000;

@@ -243,7 +243,11 @@ fn set_inner(ctx: &mut Ctx, argv: &[Bytes]) -> R<Reply> {
     let old = if o.get { read_str(ctx, key)? } else { None };
     let found = ctx.db().exists(key);
     if (o.nx && found) || (o.xx && !found) {
-        return Ok(if o.get { Reply::bulk_opt(old) } else { Reply::Nil });
+        return Ok(if o.get {
+            Reply::bulk_opt(old)
+        } else {
+            Reply::Nil
+        });
     }
     let value = Value::Str(argv[2].clone());
     if o.keepttl {
@@ -255,7 +259,11 @@ fn set_inner(ctx: &mut Ctx, argv: &[Bytes]) -> R<Reply> {
         ctx.db().set_expire(key, Some(t));
     }
     ctx.modified(key);
-    Ok(if o.get { Reply::bulk_opt(old) } else { Reply::ok() })
+    Ok(if o.get {
+        Reply::bulk_opt(old)
+    } else {
+        Reply::ok()
+    })
 }
 
 fn setnx(ctx: &mut Ctx, argv: &[Bytes]) -> Reply {
@@ -347,7 +355,7 @@ fn mget(ctx: &mut Ctx, argv: &[Bytes]) -> Reply {
 }
 
 fn mset(ctx: &mut Ctx, argv: &[Bytes]) -> Reply {
-    if argv.len() % 2 == 0 {
+    if argv.len().is_multiple_of(2) {
         return super::args::wrong_args("mset");
     }
     for kv in argv[1..].chunks(2) {
@@ -358,7 +366,7 @@ fn mset(ctx: &mut Ctx, argv: &[Bytes]) -> Reply {
 }
 
 fn msetnx(ctx: &mut Ctx, argv: &[Bytes]) -> Reply {
-    if argv.len() % 2 == 0 {
+    if argv.len().is_multiple_of(2) {
         return super::args::wrong_args("msetnx");
     }
     if argv[1..].iter().step_by(2).any(|k| ctx.db().exists(k)) {

@@ -418,7 +418,13 @@ pub fn add(a: Ld, b: Ld) -> Option<Ld> {
         (x.add(&y), a.neg)
     } else {
         match x.cmp(&y) {
-            Ordering::Equal => return Some(Ld { neg: false, m: 0, e: 0 }),
+            Ordering::Equal => {
+                return Some(Ld {
+                    neg: false,
+                    m: 0,
+                    e: 0,
+                })
+            }
             Ordering::Greater => (x.sub(&y), a.neg),
             Ordering::Less => (y.sub(&x), b.neg),
         }
@@ -477,9 +483,9 @@ pub fn incr(current: &[u8], incr: &[u8]) -> Result<String, IncrError> {
     let a = parse(current).ok_or(IncrError::NotFloat)?;
     let b = parse(incr).ok_or(IncrError::NotFloat)?;
     match (a, b) {
-        (Parsed::Finite(a), Parsed::Finite(b)) => add(a, b)
-            .map(format_human)
-            .ok_or(IncrError::NanOrInf),
+        (Parsed::Finite(a), Parsed::Finite(b)) => {
+            add(a, b).map(format_human).ok_or(IncrError::NanOrInf)
+        }
         _ => Err(IncrError::NanOrInf),
     }
 }
