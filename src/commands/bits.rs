@@ -3,7 +3,7 @@
 use bytes::Bytes;
 
 use super::args::{int, is, syntax, R, SYNTAX};
-use super::strings::{read_str, wrongtype};
+use super::strings::{read_str, with_grown, wrongtype};
 use super::{Command, Ctx, Flags as F};
 use crate::db::Value;
 use crate::protocol::request::parse_i64;
@@ -76,31 +76,6 @@ fn bit_offset(ctx: &Ctx, arg: &[u8], hash_bits: u32) -> R<u64> {
         return Err(Reply::err(BAD_OFFSET));
     }
     Ok(v as u64)
-}
-
-/// Runs `f` on the string at `key` grown with zeros to at least `min_len` bytes, creating it if
-/// missing; the TTL is kept. Zero-copy when the value is not shared.
-fn with_grown<T>(
-    ctx: &mut Ctx,
-    key: &Bytes,
-    min_len: usize,
-    f: impl FnOnce(&mut Vec<u8>) -> T,
-) -> R<T> {
-    let db = ctx.db();
-    let cur = match db.get_str_mut(key)? {
-        Some(b) => b,
-        None => {
-            db.set(key.clone(), Value::Str(Bytes::new()));
-            db.get_str_mut(key)?.expect("just set")
-        }
-    };
-    let mut v = Vec::from(std::mem::take(cur));
-    if v.len() < min_len {
-        v.resize(min_len, 0);
-    }
-    let out = f(&mut v);
-    *cur = Bytes::from(v);
-    Ok(out)
 }
 
 fn setbit(ctx: &mut Ctx, argv: &[Bytes]) -> Reply {

@@ -443,26 +443,23 @@ fn incrbyfloat(ctx: &mut Ctx, argv: &[Bytes]) -> Reply {
 }
 
 fn append(ctx: &mut Ctx, argv: &[Bytes]) -> Reply {
+    append_inner(ctx, argv).unwrap_or_else(|e| e)
+}
+
+fn append_inner(ctx: &mut Ctx, argv: &[Bytes]) -> R<Reply> {
     let key = &argv[1];
-    match read_str(ctx, key) {
-        Err(e) => e,
-        Ok(None) => {
-            ctx.db().set(key.clone(), Value::Str(argv[2].clone()));
-            ctx.modified(key);
-            Reply::Int(argv[2].len() as i64)
-        }
-        Ok(Some(old)) => {
-            if let Err(e) = check_len(ctx, (old.len() + argv[2].len()) as u64) {
-                return e;
-            }
-            let mut v = Vec::with_capacity(old.len() + argv[2].len());
-            v.extend_from_slice(&old);
-            v.extend_from_slice(&argv[2]);
-            let n = v.len();
-            store_keep_ttl(ctx, key, Bytes::from(v));
-            Reply::Int(n as i64)
-        }
-    }
+    let Some(old_len) = ctx.db().get_str(key)?.map(|s| s.len()) else {
+        ctx.db().set(key.clone(), Value::Str(argv[2].clone()));
+        ctx.modified(key);
+        return Ok(Reply::Int(argv[2].len() as i64));
+    };
+    check_len(ctx, (old_len + argv[2].len()) as u64)?;
+    let n = with_grown(ctx, key, 0, |v| {
+        v.extend_from_slice(&argv[2]);
+        v.len()
+    })?;
+    ctx.modified(key);
+    Ok(Reply::Int(n as i64))
 }
 
 fn strlen(ctx: &mut Ctx, argv: &[Bytes]) -> Reply {
@@ -511,37 +508,27 @@ fn getrange(ctx: &mut Ctx, argv: &[Bytes]) -> Reply {
 }
 
 fn setrange(ctx: &mut Ctx, argv: &[Bytes]) -> Reply {
-    let offset = match int(&argv[2]) {
-        Ok(o) if o < 0 => return Reply::err("ERR offset is out of range"),
-        Ok(o) => o as u64,
-        Err(e) => return e,
-    };
-    let key = &argv[1];
-    let value = &argv[3];
-    let old = match read_str(ctx, key) {
-        Err(e) => return e,
-        Ok(v) => v,
-    };
+    setrange_inner(ctx, argv).unwrap_or_else(|e| e)
+}
+
+fn setrange_inner(ctx: &mut Ctx, argv: &[Bytes]) -> R<Reply> {
+    let offset = int(&argv[2])?;
+    if offset < 0 {
+        return Err(Reply::err("ERR offset is out of range"));
+    }
+    let (key, value) = (&argv[1], &argv[3]);
+    let old_len = ctx.db().get_str(key)?.map(|s| s.len());
     if value.is_empty() {
-        return Reply::Int(old.map_or(0, |s| s.len() as i64));
+        return Ok(Reply::Int(old_len.unwrap_or(0) as i64));
     }
-    if let Err(e) = check_len(ctx, offset + value.len() as u64) {
-        return e;
-    }
-    let mut v = old.as_deref().unwrap_or_default().to_vec();
+    check_len(ctx, offset as u64 + value.len() as u64)?;
     let off = offset as usize;
-    if v.len() < off + value.len() {
-        v.resize(off + value.len(), 0);
-    }
-    v[off..off + value.len()].copy_from_slice(value);
-    let n = v.len();
-    if old.is_some() {
-        store_keep_ttl(ctx, key, Bytes::from(v));
-    } else {
-        ctx.db().set(key.clone(), Value::Str(Bytes::from(v)));
-        ctx.modified(key);
-    }
-    Reply::Int(n as i64)
+    let n = with_grown(ctx, key, off + value.len(), |v| {
+        v[off..off + value.len()].copy_from_slice(value);
+        v.len()
+    })?;
+    ctx.modified(key);
+    Ok(Reply::Int(n as i64))
 }
 
 fn lcs(ctx: &mut Ctx, argv: &[Bytes]) -> Reply {
@@ -659,6 +646,31 @@ fn lcs_inner(ctx: &mut Ctx, argv: &[Bytes]) -> R<Reply> {
         ]));
     }
     Ok(Reply::Bulk(Bytes::from(result)))
+}
+
+/// Runs `f` on the string at `key` grown with zeros to at least `min_len` bytes, creating it if
+/// missing; the TTL is kept. Zero-copy when the value is not shared.
+pub fn with_grown<T>(
+    ctx: &mut Ctx,
+    key: &Bytes,
+    min_len: usize,
+    f: impl FnOnce(&mut Vec<u8>) -> T,
+) -> R<T> {
+    let db = ctx.db();
+    let cur = match db.get_str_mut(key)? {
+        Some(b) => b,
+        None => {
+            db.set(key.clone(), Value::Str(Bytes::new()));
+            db.get_str_mut(key)?.expect("just set")
+        }
+    };
+    let mut v = Vec::from(std::mem::take(cur));
+    if v.len() < min_len {
+        v.resize(min_len, 0);
+    }
+    let out = f(&mut v);
+    *cur = Bytes::from(v);
+    Ok(out)
 }
 
 /// WRONGTYPE as a reply, for callers outside the typed accessors.
