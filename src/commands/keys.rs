@@ -224,7 +224,8 @@ fn scan_inner(ctx: &mut Ctx, argv: &[Bytes]) -> R<Reply> {
     let keys: Vec<Reply> = page
         .into_iter()
         .filter(|k| {
-            let Some(e) = db.peek(k) else { return false };
+            // Like Redis, SCAN deletes the expired keys it meets.
+            let Some(e) = db.entry(k) else { return false };
             pattern.as_ref().is_none_or(|p| glob_match(p, k, false))
                 && typ.as_ref().is_none_or(|t| is(t, e.value.type_name()))
         })
