@@ -6,7 +6,7 @@ use super::args::{int, is, syntax, NO_SUCH_KEY, R};
 use super::{Command, Ctx, Flags as F};
 use crate::db::glob::glob_match;
 use crate::db::scan::page_ordered;
-use crate::db::Entry;
+use crate::db::{Db, Entry};
 use crate::protocol::Reply;
 
 const W: u32 = F::WRITE;
@@ -143,20 +143,33 @@ fn del(ctx: &mut Ctx, argv: &[Bytes]) -> Reply {
     Reply::Int(n)
 }
 
+/// `lookupKeyReadWithFlags(.., LOOKUP_NOTOUCH)`: deletes the key if expired, but leaves its
+/// access time alone (EXISTS, TYPE, TTL do not count as a use for OBJECT IDLETIME).
+fn lookup_notouch<'a>(db: &'a mut Db, key: &[u8]) -> Option<&'a Entry> {
+    if db.peek(key).is_none() {
+        db.entry(key); // removes it if it is there but expired
+        return None;
+    }
+    db.peek(key)
+}
+
 fn exists(ctx: &mut Ctx, argv: &[Bytes]) -> Reply {
-    let n = argv[1..].iter().filter(|k| ctx.db().exists(k)).count();
+    let db = ctx.db();
+    let n = argv[1..]
+        .iter()
+        .filter(|k| lookup_notouch(db, k).is_some())
+        .count();
     Reply::Int(n as i64)
 }
 
 fn touch(ctx: &mut Ctx, argv: &[Bytes]) -> Reply {
-    exists(ctx, argv)
+    let n = argv[1..].iter().filter(|k| ctx.db().exists(k)).count();
+    Reply::Int(n as i64)
 }
 
 fn type_cmd(ctx: &mut Ctx, argv: &[Bytes]) -> Reply {
-    let t = ctx
-        .db()
-        .get(&argv[1])
-        .map(|v| v.type_name())
+    let t = lookup_notouch(ctx.db(), &argv[1])
+        .map(|e| e.value.type_name())
         .unwrap_or("none");
     Reply::status(t)
 }
@@ -437,7 +450,7 @@ fn ttl(ctx: &mut Ctx, argv: &[Bytes]) -> Reply {
     let ms = name.starts_with('p');
     let abs = name.ends_with("time");
     let now = ctx.now;
-    let Some(e) = ctx.db().entry(&argv[1]) else {
+    let Some(e) = lookup_notouch(ctx.db(), &argv[1]) else {
         return Reply::Int(-2);
     };
     let Some(at) = e.expire_at else {
