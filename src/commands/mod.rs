@@ -4,6 +4,7 @@
 //! name as the client sent it. Handlers run on the keyspace thread, one at a time.
 
 pub mod args;
+pub mod bits;
 pub mod connection;
 pub mod hashes;
 pub mod introspection;

@@ -168,7 +168,7 @@ impl Command {
     }
 }
 
-fn groups() -> [&'static [Command]; 11] {
+fn groups() -> [&'static [Command]; 12] {
     use super::*;
     [
         connection::COMMANDS,
@@ -176,6 +176,7 @@ fn groups() -> [&'static [Command]; 11] {
         introspection::COMMANDS,
         keys::COMMANDS,
         strings::COMMANDS,
+        bits::COMMANDS,
         lists::COMMANDS,
         hashes::COMMANDS,
         sets::COMMANDS,

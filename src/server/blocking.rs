@@ -66,6 +66,15 @@ impl BlockRegistry {
         self.deadlines.first().map(|(t, _)| *t)
     }
 
+    /// Keys of one database that clients are blocked on (SWAPDB re-checks them).
+    pub fn keys_in_db(&self, db: usize) -> Vec<Bytes> {
+        self.by_key
+            .keys()
+            .filter(|(d, _)| *d == db)
+            .map(|(_, k)| k.clone())
+            .collect()
+    }
+
     pub fn count(&self) -> usize {
         self.by_key.len()
     }
