@@ -52,7 +52,8 @@ pub fn timeout_deadline(arg: &[u8], now: i64) -> R<Option<i64>> {
         .filter(|v| !v.is_nan())
         .ok_or_else(|| Reply::err("ERR timeout is not a float or out of range"))?;
     let ms = secs * 1000.0;
-    let ms = if ms.is_finite() && ms >= -9.223_372_036_854_775_807e18 && ms < 9.223_372_036_854_775_807e18 {
+    const TWO_63: f64 = 9_223_372_036_854_775_808.0;
+    let ms = if (-TWO_63..TWO_63).contains(&ms) {
         ms as i64
     } else {
         i64::MIN

@@ -6,7 +6,7 @@ use std::collections::VecDeque;
 
 use bytes::Bytes;
 
-use super::args::{int, is, wrong_args, R, NO_SUCH_KEY, OUT_OF_RANGE, SYNTAX};
+use super::args::{int, is, wrong_args, NO_SUCH_KEY, OUT_OF_RANGE, R, SYNTAX};
 use super::lists_blocking as lb;
 use super::{Command, Ctx, Flags as F};
 use crate::db::Value;

@@ -13,7 +13,6 @@ use super::lists::{move_element, pop_values, reply, side};
 use super::Ctx;
 use crate::protocol::Reply;
 
-
 /// Key positions of LMPOP (numkeys at 1) and BLMPOP (numkeys at 2).
 pub fn lmpop_keys(argv: &[Bytes]) -> Vec<usize> {
     let at = if argv[0].eq_ignore_ascii_case(b"blmpop") {
@@ -25,25 +24,34 @@ pub fn lmpop_keys(argv: &[Bytes]) -> Vec<usize> {
     (at + 1..argv.len().min(at + 1 + n)).collect()
 }
 
-/// Whether this run is the core re-running a blocked command because a key became ready.
-fn retrying(ctx: &Ctx) -> bool {
-    ctx.w
+/// When the core re-runs a blocked command because a key received data: that key.
+fn serving_key(ctx: &Ctx) -> Option<Bytes> {
+    let blocked = ctx
+        .w
         .clients
         .get(&ctx.client)
-        .is_some_and(|c| c.blocked.is_some())
+        .is_some_and(|c| c.blocked.is_some());
+    match &ctx.w.serving_key {
+        Some((db, key)) if blocked && *db == ctx.db => Some(key.clone()),
+        _ => None,
+    }
 }
 
-/// The first key (in order) holding a non-empty list; WRONGTYPE if an earlier key is another
-/// type. When serving a blocked client, Redis only looks at keys that hold lists, so keys that
-/// became another type meanwhile are skipped then.
+/// The key to pop from: the first key (in order) holding a non-empty list, WRONGTYPE if an
+/// earlier key is another type. When serving a blocked client, Redis looks only at the key
+/// that became ready (so other keys may meanwhile hold anything).
 fn first_ready(ctx: &mut Ctx, keys: &[Bytes]) -> R<Option<Bytes>> {
-    let serving = retrying(ctx);
+    if let Some(key) = serving_key(ctx).filter(|k| keys.contains(k)) {
+        return Ok(match ctx.db().get_list(&key) {
+            Ok(Some(l)) if !l.is_empty() => Some(key),
+            _ => None,
+        });
+    }
     for key in keys {
-        match ctx.db().get_list(key) {
-            Ok(Some(l)) if !l.is_empty() => return Ok(Some(key.clone())),
-            Ok(_) => {}
-            Err(_) if serving => {}
-            Err(e) => return Err(e),
+        if let Some(l) = ctx.db().get_list(key)? {
+            if !l.is_empty() {
+                return Ok(Some(key.clone()));
+            }
         }
     }
     Ok(None)

@@ -10,7 +10,7 @@ use bytes::Bytes;
 use rand::seq::IteratorRandom;
 use rand::Rng;
 
-use super::args::{int, is, R, NOT_INT, SYNTAX};
+use super::args::{int, is, NOT_INT, R, SYNTAX};
 use super::lists::{non_negative, POSITIVE};
 use super::{Command, Ctx, Flags as F};
 use crate::db::glob::glob_match;
@@ -22,16 +22,28 @@ use crate::protocol::Reply;
 pub const COMMANDS: &[Command] = &[
     Command::new("sadd", -3, F::WRITE | F::DENYOOM | F::FAST, sadd)
         .keys(1, 1, 1)
-        .doc("set", "Add one or more members to a set", "key member [member ...]"),
+        .doc(
+            "set",
+            "Add one or more members to a set",
+            "key member [member ...]",
+        ),
     Command::new("srem", -3, F::WRITE | F::FAST, srem)
         .keys(1, 1, 1)
-        .doc("set", "Remove one or more members from a set", "key member [member ...]"),
+        .doc(
+            "set",
+            "Remove one or more members from a set",
+            "key member [member ...]",
+        ),
     Command::new("smembers", 2, F::READONLY, smembers)
         .keys(1, 1, 1)
         .doc("set", "Get all the members in a set", "key"),
     Command::new("sismember", 3, F::READONLY | F::FAST, sismember)
         .keys(1, 1, 1)
-        .doc("set", "Determine if a given value is a member of a set", "key member"),
+        .doc(
+            "set",
+            "Determine if a given value is a member of a set",
+            "key member",
+        ),
     Command::new("smismember", -3, F::READONLY | F::FAST, smismember)
         .keys(1, 1, 1)
         .doc(
@@ -44,10 +56,18 @@ pub const COMMANDS: &[Command] = &[
         .doc("set", "Get the number of members in a set", "key"),
     Command::new("spop", -2, F::WRITE | F::FAST, spop)
         .keys(1, 1, 1)
-        .doc("set", "Remove and return one or multiple random members from a set", "key [count]"),
+        .doc(
+            "set",
+            "Remove and return one or multiple random members from a set",
+            "key [count]",
+        ),
     Command::new("srandmember", -2, F::READONLY, srandmember)
         .keys(1, 1, 1)
-        .doc("set", "Get one or multiple random members from a set", "key [count]"),
+        .doc(
+            "set",
+            "Get one or multiple random members from a set",
+            "key [count]",
+        ),
     Command::new("smove", 4, F::WRITE | F::FAST, smove)
         .keys(1, 2, 1)
         .doc(
@@ -144,7 +164,10 @@ fn sadd(ctx: &mut Ctx, argv: &[Bytes]) -> Reply {
             db.set(key.clone(), Value::Set(HashSet::new()));
         }
         let set = db.get_set_mut(key)?.expect("set");
-        let added = argv[2..].iter().filter(|m| set.insert((*m).clone())).count();
+        let added = argv[2..]
+            .iter()
+            .filter(|m| set.insert((*m).clone()))
+            .count();
         if added > 0 {
             ctx.modified(key);
         }
@@ -185,7 +208,9 @@ fn smembers(ctx: &mut Ctx, argv: &[Bytes]) -> Reply {
 fn sismember(ctx: &mut Ctx, argv: &[Bytes]) -> Reply {
     reply((|| {
         let set = ctx.db().get_set(&argv[1])?;
-        Ok(Reply::Int(set.is_some_and(|s| s.contains(&argv[2][..])) as i64))
+        Ok(Reply::Int(
+            set.is_some_and(|s| s.contains(&argv[2][..])) as i64
+        ))
     })())
 }
 
@@ -266,7 +291,7 @@ fn srandmember(ctx: &mut Ctx, argv: &[Bytes]) -> Reply {
                 let v = int(a)?;
                 if v == i64::MIN {
                     return Err(Reply::err(
-                        "ERR value is out of range, must be between -9223372036854775807 and 9223372036854775807",
+                        "ERR value is out of range, value must between -9223372036854775807 and 9223372036854775807",
                     ));
                 }
                 Some(v)
@@ -516,9 +541,7 @@ fn sscan(ctx: &mut Ctx, argv: &[Bytes]) -> Reply {
     reply((|| {
         let cursor = parse_cursor(&argv[2])?;
         let limit = intset_limit(ctx);
-        let empty = || {
-            Reply::Array(vec![Reply::bulk_str("0"), Reply::Array(vec![])])
-        };
+        let empty = || Reply::Array(vec![Reply::bulk_str("0"), Reply::Array(vec![])]);
         if ctx.db().get_set(&argv[1])?.is_none() {
             return Ok(empty());
         }
