@@ -352,26 +352,29 @@ fn lrem(ctx: &mut Ctx, argv: &[Bytes]) -> Reply {
         } else {
             count.unsigned_abs().min(usize::MAX as u64) as usize
         };
+        // One pass: mark the first `limit` matches from the chosen end, then keep the rest.
         let mut removed = 0usize;
-        if count >= 0 {
-            let mut i = 0;
-            while i < list.len() && removed < limit {
-                if list[i] == elem {
-                    list.remove(i);
-                    removed += 1;
-                } else {
-                    i += 1;
-                }
-            }
+        let mut drop = vec![false; list.len()];
+        let order: Box<dyn Iterator<Item = usize>> = if count >= 0 {
+            Box::new(0..list.len())
         } else {
-            let mut i = list.len();
-            while i > 0 && removed < limit {
-                i -= 1;
-                if list[i] == elem {
-                    list.remove(i);
-                    removed += 1;
-                }
+            Box::new((0..list.len()).rev())
+        };
+        for i in order {
+            if removed >= limit {
+                break;
             }
+            if list[i] == elem {
+                drop[i] = true;
+                removed += 1;
+            }
+        }
+        if removed > 0 {
+            let mut i = 0;
+            list.retain(|_| {
+                i += 1;
+                !drop[i - 1]
+            });
         }
         if removed > 0 {
             ctx.db().remove_if_empty(key);
