@@ -45,11 +45,20 @@ pub fn lower(arg: &[u8]) -> String {
 
 /// `getTimeoutFromObjectOrReply` for blocking commands: seconds as a float, truncated to whole
 /// milliseconds as Redis does (so 0.0001 means 0, which blocks forever); 0 blocks forever.
+/// Like Redis's `(long long)` cast on x86-64, infinities and values beyond the i64 range
+/// become i64::MIN, so they are reported as negative.
 pub fn timeout_deadline(arg: &[u8], now: i64) -> R<Option<i64>> {
     let secs = parse_f64(arg)
-        .filter(|v| v.is_finite())
+        .filter(|v| !v.is_nan())
         .ok_or_else(|| Reply::err("ERR timeout is not a float or out of range"))?;
-    ms_deadline((secs * 1000.0) as i64, now)
+    let ms = secs * 1000.0;
+    const TWO_63: f64 = 9_223_372_036_854_775_808.0;
+    let ms = if (-TWO_63..TWO_63).contains(&ms) {
+        ms as i64
+    } else {
+        i64::MIN
+    };
+    ms_deadline(ms, now)
 }
 
 /// The same for millisecond timeouts (XREAD BLOCK).

@@ -76,6 +76,9 @@ pub struct World {
     pub slowlog_next_id: u64,
     pub monitors: Vec<ClientId>,
     pub shutdown: bool,
+    /// While a blocked client is re-run because a key received data: that (db, key). Redis
+    /// serves a waiter from the key that became ready, not from its first non-empty key.
+    pub serving_key: Option<(usize, Bytes)>,
     ready: VecDeque<(usize, Bytes)>,
     ready_set: HashSet<(usize, Bytes)>,
     with_output: Vec<ClientId>,
@@ -101,6 +104,7 @@ impl World {
             slowlog_next_id: 0,
             monitors: Vec::new(),
             shutdown: false,
+            serving_key: None,
             ready: VecDeque::new(),
             ready_set: HashSet::new(),
             with_output: Vec::new(),
@@ -320,8 +324,10 @@ impl World {
         while let Some((db, key)) = self.ready.pop_front() {
             self.ready_set.remove(&(db, key.clone()));
             for id in self.blocking.waiting(db, &key) {
+                self.serving_key = Some((db, key.clone()));
                 self.retry_blocked(id);
             }
+            self.serving_key = None;
         }
     }
 
