@@ -271,7 +271,6 @@ pub fn split_args(line: &[u8]) -> Option<Vec<Vec<u8>>> {
                         if i + 1 < line.len() && !is_space(line[i + 1]) {
                             return None;
                         }
-                        in_dq = false;
                         i += 1;
                         break;
                     }
@@ -288,7 +287,6 @@ pub fn split_args(line: &[u8]) -> Option<Vec<Vec<u8>>> {
                         if i + 1 < line.len() && !is_space(line[i + 1]) {
                             return None;
                         }
-                        in_sq = false;
                         i += 1;
                         break;
                     }
