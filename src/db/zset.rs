@@ -65,15 +65,17 @@ impl ZSet {
     /// Sets a member's score; returns true if the member is new.
     pub fn insert(&mut self, member: Bytes, score: f64) -> bool {
         let score = if score == 0.0 { 0.0 } else { score }; // -0 and 0 are one score
-        match self.scores.insert(member.clone(), score) {
+        match self.scores.get_mut(&member) {
             Some(old) => {
-                if old != score {
-                    self.index.remove(&(Score(old), member.clone()));
+                if *old != score {
+                    self.index.remove(&(Score(*old), member.clone()));
+                    *old = score;
                     self.index.insert((Score(score), member));
                 }
                 false
             }
             None => {
+                self.scores.insert(member.clone(), score);
                 self.index.insert((Score(score), member));
                 true
             }
@@ -99,11 +101,15 @@ impl ZSet {
         self.index.iter().map(|(s, m)| (m, s.0))
     }
 
-    /// 0-based rank in ascending order.
-    pub fn rank(&self, member: &[u8]) -> Option<usize> {
+    /// 0-based rank in ascending order (or descending, `rev`).
+    pub fn rank(&self, member: &[u8], rev: bool) -> Option<usize> {
         let score = self.score(member)?;
         let key = (Score(score), Bytes::copy_from_slice(member));
-        Some(self.index.range(..key).count())
+        if rev {
+            Some(self.index.range((Bound::Excluded(key), Bound::Unbounded)).count())
+        } else {
+            Some(self.index.range(..key).count())
+        }
     }
 
     /// Members within a score range, ascending, lazily (LIMIT 0 1 on a huge set is cheap).
@@ -149,12 +155,55 @@ impl ZSet {
     }
 
     /// Members within a lex range, ascending (meaningful when all scores are equal).
-    pub fn range_by_lex(&self, min: &LexBound, max: &LexBound) -> Vec<(&Bytes, f64)> {
-        self.index
-            .iter()
-            .filter(|(_, m)| lex_gte_min(m, min) && lex_lte_max(m, max))
-            .map(|(s, m)| (m, s.0))
-            .collect()
+    pub fn range_by_lex<'a>(&'a self, min: &'a LexBound, max: &'a LexBound) -> ZIter<'a> {
+        Box::new(
+            self.index
+                .iter()
+                .skip_while(move |(_, m)| !lex_gte_min(m, min))
+                .take_while(move |(_, m)| lex_lte_max(m, max))
+                .map(|(s, m)| (m, s.0)),
+        )
+    }
+
+    /// Members within a lex range, descending.
+    pub fn rev_range_by_lex<'a>(&'a self, min: &'a LexBound, max: &'a LexBound) -> ZIter<'a> {
+        Box::new(
+            self.index
+                .iter()
+                .rev()
+                .skip_while(move |(_, m)| !lex_lte_max(m, max))
+                .take_while(move |(_, m)| lex_gte_min(m, min))
+                .map(|(s, m)| (m, s.0)),
+        )
+    }
+
+    /// Elements with ranks `start..=end` (0-based, already clamped to the set), ascending, or
+    /// counted from the highest score when `rev`.
+    pub fn range_by_rank(&self, start: usize, end: usize, rev: bool) -> Vec<(Bytes, f64)> {
+        let n = end + 1 - start;
+        let map = |(s, m): &(Score, Bytes)| (m.clone(), s.0);
+        if rev {
+            self.index.iter().rev().skip(start).take(n).map(map).collect()
+        } else if start > self.len() / 2 {
+            // Nearer the end: walk from the back.
+            let skip_back = self.len() - 1 - end;
+            let mut v: Vec<_> = self.index.iter().rev().skip(skip_back).take(n).map(map).collect();
+            v.reverse();
+            v
+        } else {
+            self.index.iter().skip(start).take(n).map(map).collect()
+        }
+    }
+
+    /// Removes and returns the lowest (or highest, `max`) element.
+    pub fn pop(&mut self, max: bool) -> Option<(Bytes, f64)> {
+        let (s, m) = if max {
+            self.index.pop_last()?
+        } else {
+            self.index.pop_first()?
+        };
+        self.scores.remove(&m);
+        Some((m, s.0))
     }
 }
 
