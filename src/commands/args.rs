@@ -46,10 +46,17 @@ pub fn lower(arg: &[u8]) -> String {
 /// `getTimeoutFromObjectOrReply` for blocking commands: seconds as a float, truncated to whole
 /// milliseconds as Redis does (so 0.0001 means 0, which blocks forever); 0 blocks forever.
 pub fn timeout_deadline(arg: &[u8], now: i64) -> R<Option<i64>> {
-    let secs = parse_f64(arg)
-        .filter(|v| v.is_finite())
-        .ok_or_else(|| Reply::err("ERR timeout is not a float or out of range"))?;
-    ms_deadline((secs * 1000.0) as i64, now)
+    let secs =
+        parse_f64(arg).ok_or_else(|| Reply::err("ERR timeout is not a float or out of range"))?;
+    let ms = secs * 1000.0;
+    // C's (long long) cast of an out-of-range value (inf, 1e300) gives LLONG_MIN on x86-64,
+    // so Redis answers "timeout is negative" for those.
+    let ms = if ms.is_finite() && ms.abs() < 9.223372036854775e18 {
+        ms as i64
+    } else {
+        i64::MIN
+    };
+    ms_deadline(ms, now)
 }
 
 /// The same for millisecond timeouts (XREAD BLOCK).

@@ -565,7 +565,11 @@ fn zpop(ctx: &mut Ctx, argv: &[Bytes], max: bool) -> Reply {
             return syntax();
         }
         let count = match argv.get(2) {
-            Some(a) => Some(args::positive(a)?),
+            Some(a) => Some(
+                parse_i64(a)
+                    .filter(|n| *n >= 0)
+                    .ok_or_else(|| Reply::err("ERR value is out of range, must be positive"))?,
+            ),
             None => None,
         };
         let shape = PopShape {
