@@ -484,7 +484,11 @@ fn zrandmember(ctx: &mut Ctx, argv: &[Bytes]) -> Reply {
         }
         let all: Vec<(&Bytes, f64)> = z.iter().collect();
         let mut out = Vec::new();
-        for i in rand_positions(all.len(), l) {
+        let mut positions = rand_positions(all.len(), l);
+        if l > 0 && l as usize >= all.len() {
+            positions.reverse(); // the whole set comes back as ZREVRANGE 0 -1 would
+        }
+        for i in positions {
             let (m, s) = all[i];
             push_scored(&mut out, resp3, m.clone(), with.then_some(s));
         }
