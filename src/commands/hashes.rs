@@ -53,15 +53,21 @@ pub const COMMANDS: &[Command] = &[
         .doc("hash", "Get all the fields and values in a hash", "key"),
     Command::new("hdel", -3, F::WRITE | F::FAST, hdel)
         .keys(1, 1, 1)
-        .doc("hash", "Delete one or more hash fields", "key field [field ...]"),
+        .doc(
+            "hash",
+            "Delete one or more hash fields",
+            "key field [field ...]",
+        ),
     Command::new("hexists", 3, RF, hexists).keys(1, 1, 1).doc(
         "hash",
         "Determine if a hash field exists",
         "key field",
     ),
-    Command::new("hlen", 2, RF, hlen)
-        .keys(1, 1, 1)
-        .doc("hash", "Get the number of fields in a hash", "key"),
+    Command::new("hlen", 2, RF, hlen).keys(1, 1, 1).doc(
+        "hash",
+        "Get the number of fields in a hash",
+        "key",
+    ),
     Command::new("hkeys", 2, F::READONLY, hkeys)
         .keys(1, 1, 1)
         .doc("hash", "Get all the fields in a hash", "key"),
@@ -85,11 +91,13 @@ pub const COMMANDS: &[Command] = &[
         "Get the length of the value of a hash field",
         "key field",
     ),
-    Command::new("hscan", -3, F::READONLY, hscan).keys(1, 1, 1).doc(
-        "hash",
-        "Incrementally iterate hash fields and associated values",
-        "key cursor [MATCH pattern] [COUNT count]",
-    ),
+    Command::new("hscan", -3, F::READONLY, hscan)
+        .keys(1, 1, 1)
+        .doc(
+            "hash",
+            "Incrementally iterate hash fields and associated values",
+            "key cursor [MATCH pattern] [COUNT count]",
+        ),
     Command::new("hrandfield", -2, F::READONLY, hrandfield)
         .keys(1, 1, 1)
         .doc(
@@ -198,8 +206,7 @@ fn hkeys(ctx: &mut Ctx, argv: &[Bytes]) -> Reply {
 
 fn hvals(ctx: &mut Ctx, argv: &[Bytes]) -> Reply {
     reply(
-        read(ctx, &argv[1])
-            .map(|h| Reply::bulks(h.into_iter().flat_map(|h| h.values().cloned()))),
+        read(ctx, &argv[1]).map(|h| Reply::bulks(h.into_iter().flat_map(|h| h.values().cloned()))),
     )
 }
 
@@ -227,7 +234,9 @@ fn hdel(ctx: &mut Ctx, argv: &[Bytes]) -> Reply {
 }
 
 fn hexists(ctx: &mut Ctx, argv: &[Bytes]) -> Reply {
-    reply(read(ctx, &argv[1]).map(|h| Reply::Int(h.is_some_and(|h| h.contains_key(&argv[2])) as i64)))
+    reply(
+        read(ctx, &argv[1]).map(|h| Reply::Int(h.is_some_and(|h| h.contains_key(&argv[2])) as i64)),
+    )
 }
 
 fn hlen(ctx: &mut Ctx, argv: &[Bytes]) -> Reply {
@@ -235,9 +244,10 @@ fn hlen(ctx: &mut Ctx, argv: &[Bytes]) -> Reply {
 }
 
 fn hstrlen(ctx: &mut Ctx, argv: &[Bytes]) -> Reply {
-    reply(read(ctx, &argv[1]).map(|h| {
-        Reply::Int(h.and_then(|h| h.get(&argv[2])).map_or(0, |v| v.len()) as i64)
-    }))
+    reply(
+        read(ctx, &argv[1])
+            .map(|h| Reply::Int(h.and_then(|h| h.get(&argv[2])).map_or(0, |v| v.len()) as i64)),
+    )
 }
 
 fn hincrby(ctx: &mut Ctx, argv: &[Bytes]) -> Reply {
@@ -246,7 +256,9 @@ fn hincrby(ctx: &mut Ctx, argv: &[Bytes]) -> Reply {
         let h = write(ctx, &argv[1])?;
         let cur = match h.get(&argv[2]) {
             None => 0,
-            Some(v) => parse_i64(v).ok_or_else(|| Reply::err("ERR hash value is not an integer"))?,
+            Some(v) => {
+                parse_i64(v).ok_or_else(|| Reply::err("ERR hash value is not an integer"))?
+            }
         };
         let new = cur
             .checked_add(incr)
@@ -264,7 +276,10 @@ fn hincrbyfloat(ctx: &mut Ctx, argv: &[Bytes]) -> Reply {
             return Err(Reply::err("ERR value is NaN or Infinity"));
         }
         let h = write(ctx, &argv[1])?;
-        let cur = h.get(&argv[2]).cloned().unwrap_or_else(|| Bytes::from_static(b"0"));
+        let cur = h
+            .get(&argv[2])
+            .cloned()
+            .unwrap_or_else(|| Bytes::from_static(b"0"));
         let not_float = || Reply::err("ERR hash value is not a float");
         parse_f64(&cur).ok_or_else(not_float)?;
         let (_, text) = crate::protocol::numbers::incr_float(&cur, &argv[3])
@@ -286,7 +301,10 @@ pub struct ScanArgs {
 /// `parseScanCursorOrReply`: strtoul over the whole argument (so "" is 0 and "-1" wraps).
 pub fn parse_cursor(arg: &[u8]) -> R<u64> {
     let bad = || Reply::err("ERR invalid cursor");
-    if arg.first().is_some_and(|c| c.is_ascii_whitespace() || *c == 0x0b) {
+    if arg
+        .first()
+        .is_some_and(|c| c.is_ascii_whitespace() || *c == 0x0b)
+    {
         return Err(bad());
     }
     let (neg, digits) = match arg.first() {
@@ -328,7 +346,11 @@ pub fn parse_scan_args(argv: &[Bytes], cursor_at: usize, cursor: u64) -> R<ScanA
             out.count = c as usize;
         } else if is(&argv[i], "match") && more {
             let p = &argv[i + 1];
-            out.pattern = if &p[..] == b"*" { None } else { Some(p.clone()) };
+            out.pattern = if &p[..] == b"*" {
+                None
+            } else {
+                Some(p.clone())
+            };
         } else {
             return syntax();
         }

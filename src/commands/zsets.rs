@@ -6,7 +6,10 @@ use bytes::Bytes;
 use rand::Rng;
 
 use super::args::{self, is, syntax, timeout_deadline, R};
-use super::hashes::{parse_cursor, parse_scan_args, scan_page, push_pair, rand_args, rand_positions, scan_matches, scan_reply};
+use super::hashes::{
+    parse_cursor, parse_scan_args, push_pair, rand_args, rand_positions, scan_matches, scan_page,
+    scan_reply,
+};
 use super::zsets_ranges as rg;
 use super::zsets_store as st;
 use super::{Command, Ctx, Flags as F};
@@ -310,7 +313,7 @@ fn zadd_generic(ctx: &mut Ctx, argv: &[Bytes], mut incr: bool) -> R<Reply> {
             "ERR XX and NX options at the same time are not compatible",
         ));
     }
-    if (gt && nx) || (lt && nx) || (gt && lt) {
+    if (nx && (gt || lt)) || (gt && lt) {
         return Err(Reply::err(
             "ERR GT, LT, and/or NX options at the same time are not compatible",
         ));
@@ -431,10 +434,12 @@ fn zmscore(ctx: &mut Ctx, argv: &[Bytes]) -> Reply {
 }
 
 fn rank(ctx: &mut Ctx, argv: &[Bytes], rev: bool) -> Reply {
-    reply(read(ctx, &argv[1]).map(|z| match z.and_then(|z| z.rank(&argv[2], rev)) {
-        Some(r) => Reply::Int(r as i64),
-        None => Reply::Nil,
-    }))
+    reply(
+        read(ctx, &argv[1]).map(|z| match z.and_then(|z| z.rank(&argv[2], rev)) {
+            Some(r) => Reply::Int(r as i64),
+            None => Reply::Nil,
+        }),
+    )
 }
 
 fn zrank(ctx: &mut Ctx, argv: &[Bytes]) -> Reply {
@@ -622,7 +627,14 @@ fn bzpop(ctx: &mut Ctx, argv: &[Bytes], max: bool) -> Reply {
         nil_when_empty: false,
     };
     let n = argv.len();
-    reply(blocking_pop(ctx, &argv[1..n - 1], &argv[n - 1], max, None, shape))
+    reply(blocking_pop(
+        ctx,
+        &argv[1..n - 1],
+        &argv[n - 1],
+        max,
+        None,
+        shape,
+    ))
 }
 
 fn bzpopmin(ctx: &mut Ctx, argv: &[Bytes]) -> Reply {

@@ -161,7 +161,14 @@ fn parse(
 }
 
 /// Computes the result zset, or for ZINTERCARD only its size (bounded by `limit`).
-fn compute(p: &mut Parsed, op: Op, card: bool) -> (ZSet, usize) {
+fn compute(p: &mut Parsed, op: Op, card: bool, store: bool) -> (ZSet, usize) {
+    let put = |z: &mut ZSet, m: Bytes, s: f64| {
+        if store {
+            z.insert(m, s);
+        } else {
+            z.insert_exact(m, s);
+        }
+    };
     let mut out = ZSet::default();
     let srcs = &mut p.srcs;
     if op != Op::Diff {
@@ -194,7 +201,7 @@ fn compute(p: &mut Parsed, op: Op, card: bool) -> (ZSet, usize) {
                         break;
                     }
                 } else {
-                    out.insert(m.clone(), score);
+                    put(&mut out, m.clone(), score);
                 }
             }
             (out, count)
@@ -216,7 +223,7 @@ fn compute(p: &mut Parsed, op: Op, card: bool) -> (ZSet, usize) {
                 }
             }
             for (m, s) in acc {
-                out.insert(m, s);
+                put(&mut out, m, s);
             }
             (out, 0)
         }
@@ -227,7 +234,7 @@ fn compute(p: &mut Parsed, op: Op, card: bool) -> (ZSet, usize) {
                 .collect();
             for (m, s) in &srcs[0].items {
                 if !others.contains(m) {
-                    out.insert(m.clone(), *s);
+                    put(&mut out, m.clone(), *s);
                 }
             }
             (out, 0)
@@ -238,7 +245,7 @@ fn compute(p: &mut Parsed, op: Op, card: bool) -> (ZSet, usize) {
 fn store_cmd(ctx: &mut Ctx, argv: &[Bytes], op: Op) -> Reply {
     reply((|| {
         let mut p = parse(ctx, argv, 2, op, true, false)?;
-        let (result, _) = compute(&mut p, op, false);
+        let (result, _) = compute(&mut p, op, false, true);
         Ok(store_result(ctx, &argv[1], result))
     })())
 }
@@ -246,7 +253,7 @@ fn store_cmd(ctx: &mut Ctx, argv: &[Bytes], op: Op) -> Reply {
 fn read_cmd(ctx: &mut Ctx, argv: &[Bytes], op: Op) -> Reply {
     reply((|| {
         let mut p = parse(ctx, argv, 1, op, false, false)?;
-        let (result, _) = compute(&mut p, op, false);
+        let (result, _) = compute(&mut p, op, false, false);
         let mut out = Vec::new();
         for (m, s) in result.iter() {
             push_scored(&mut out, ctx.resp3, m.clone(), p.withscores.then_some(s));
@@ -282,7 +289,7 @@ pub fn zdiff(ctx: &mut Ctx, argv: &[Bytes]) -> Reply {
 pub fn zintercard(ctx: &mut Ctx, argv: &[Bytes]) -> Reply {
     reply((|| {
         let mut p = parse(ctx, argv, 1, Op::Inter, false, true)?;
-        let (_, n) = compute(&mut p, Op::Inter, true);
+        let (_, n) = compute(&mut p, Op::Inter, true, false);
         Ok(Reply::Int(n as i64))
     })())
 }

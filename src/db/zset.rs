@@ -64,7 +64,14 @@ impl ZSet {
 
     /// Sets a member's score; returns true if the member is new.
     pub fn insert(&mut self, member: Bytes, score: f64) -> bool {
-        let score = if score == 0.0 { 0.0 } else { score }; // -0 and 0 are one score
+        // Redis's compact encoding stores -0 as the integer 0, so a stored -0 reads back as 0.
+        let score = if score == 0.0 { 0.0 } else { score };
+        self.insert_exact(member, score)
+    }
+
+    /// Like `insert` but keeps a -0 score (a ZUNION / ZINTER result that is only replied,
+    /// which Redis builds as a skiplist and prints as `-0`).
+    pub fn insert_exact(&mut self, member: Bytes, score: f64) -> bool {
         match self.scores.get_mut(&member) {
             Some(old) => {
                 if *old != score {
@@ -106,7 +113,11 @@ impl ZSet {
         let score = self.score(member)?;
         let key = (Score(score), Bytes::copy_from_slice(member));
         if rev {
-            Some(self.index.range((Bound::Excluded(key), Bound::Unbounded)).count())
+            Some(
+                self.index
+                    .range((Bound::Excluded(key), Bound::Unbounded))
+                    .count(),
+            )
         } else {
             Some(self.index.range(..key).count())
         }
@@ -154,11 +165,38 @@ impl ZSet {
         min.value > max.value || (min.value == max.value && (min.exclusive || max.exclusive))
     }
 
+    /// Where an ascending lex scan can start: when every score is equal (the case lex ranges
+    /// are meant for) the index is in member order, so it can seek; otherwise from the start.
+    fn lex_start(&self, min: &LexBound) -> Bound<(Score, Bytes)> {
+        let (Some((lo, _)), Some((hi, _))) = (self.index.first(), self.index.last()) else {
+            return Bound::Unbounded;
+        };
+        match min {
+            LexBound::Inclusive(b) | LexBound::Exclusive(b) if lo == hi => {
+                Bound::Included((*lo, b.clone()))
+            }
+            _ => Bound::Unbounded,
+        }
+    }
+
+    /// The same for a descending scan, from the max end.
+    fn lex_end(&self, max: &LexBound) -> Bound<(Score, Bytes)> {
+        let (Some((lo, _)), Some((hi, _))) = (self.index.first(), self.index.last()) else {
+            return Bound::Unbounded;
+        };
+        match max {
+            LexBound::Inclusive(b) | LexBound::Exclusive(b) if lo == hi => {
+                Bound::Included((*lo, b.clone()))
+            }
+            _ => Bound::Unbounded,
+        }
+    }
+
     /// Members within a lex range, ascending (meaningful when all scores are equal).
     pub fn range_by_lex<'a>(&'a self, min: &'a LexBound, max: &'a LexBound) -> ZIter<'a> {
         Box::new(
             self.index
-                .iter()
+                .range((self.lex_start(min), Bound::Unbounded))
                 .skip_while(move |(_, m)| !lex_gte_min(m, min))
                 .take_while(move |(_, m)| lex_lte_max(m, max))
                 .map(|(s, m)| (m, s.0)),
@@ -169,7 +207,7 @@ impl ZSet {
     pub fn rev_range_by_lex<'a>(&'a self, min: &'a LexBound, max: &'a LexBound) -> ZIter<'a> {
         Box::new(
             self.index
-                .iter()
+                .range((Bound::Unbounded, self.lex_end(max)))
                 .rev()
                 .skip_while(move |(_, m)| !lex_lte_max(m, max))
                 .take_while(move |(_, m)| lex_gte_min(m, min))
@@ -183,11 +221,24 @@ impl ZSet {
         let n = end + 1 - start;
         let map = |(s, m): &(Score, Bytes)| (m.clone(), s.0);
         if rev {
-            self.index.iter().rev().skip(start).take(n).map(map).collect()
+            self.index
+                .iter()
+                .rev()
+                .skip(start)
+                .take(n)
+                .map(map)
+                .collect()
         } else if start > self.len() / 2 {
             // Nearer the end: walk from the back.
             let skip_back = self.len() - 1 - end;
-            let mut v: Vec<_> = self.index.iter().rev().skip(skip_back).take(n).map(map).collect();
+            let mut v: Vec<_> = self
+                .index
+                .iter()
+                .rev()
+                .skip(skip_back)
+                .take(n)
+                .map(map)
+                .collect();
             v.reverse();
             v
         } else {

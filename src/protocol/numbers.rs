@@ -139,15 +139,29 @@ fn fixed17(s: &[u8]) -> Option<i128> {
         let digits = format!("{int}{frac}");
         let point = int.len() as i32 + exp;
         let (i, f) = if point <= 0 {
-            (String::new(), format!("{}{digits}", "0".repeat((-point) as usize)))
+            (
+                String::new(),
+                format!("{}{digits}", "0".repeat((-point) as usize)),
+            )
         } else if point as usize >= digits.len() {
-            (format!("{digits}{}", "0".repeat(point as usize - digits.len())), String::new())
+            (
+                format!("{digits}{}", "0".repeat(point as usize - digits.len())),
+                String::new(),
+            )
         } else {
-            (digits[..point as usize].to_string(), digits[point as usize..].to_string())
+            (
+                digits[..point as usize].to_string(),
+                digits[point as usize..].to_string(),
+            )
         };
         let i = i.trim_start_matches('0');
         let f = f.trim_end_matches('0');
-        let plain = format!("{}{}.{}", if neg { "-" } else { "" }, if i.is_empty() { "0" } else { i }, f);
+        let plain = format!(
+            "{}{}.{}",
+            if neg { "-" } else { "" },
+            if i.is_empty() { "0" } else { i },
+            f
+        );
         return fixed17(plain.as_bytes());
     }
     if (int.is_empty() && frac.is_empty()) || int.len() > 19 || frac.len() > 17 {
