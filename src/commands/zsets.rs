@@ -609,9 +609,19 @@ fn blocking_pop(
     shape: PopShape,
 ) -> R<Reply> {
     let deadline = timeout_deadline(timeout, ctx.now)?;
+    // Re-run for a client already blocked (a key was signalled): as Redis serves only keys
+    // that hold a zset, a key of another type is passed over instead of answering WRONGTYPE.
+    let rerun = ctx
+        .w
+        .clients
+        .get(&ctx.client)
+        .is_some_and(|c| c.blocked.is_some());
     for k in keys {
-        if ctx.db().get_zset(k)?.is_some() {
-            return pop_generic(ctx, std::slice::from_ref(k), max, count, shape);
+        match ctx.db().get_zset(k) {
+            Ok(Some(_)) => return pop_generic(ctx, std::slice::from_ref(k), max, count, shape),
+            Ok(None) => {}
+            Err(_) if rerun => {}
+            Err(e) => return Err(e),
         }
     }
     if !ctx.may_block {
