@@ -538,7 +538,6 @@ fn pop_generic(
         return Ok(Reply::Array(vec![]));
     }
     let count = count.unwrap_or(1) as usize;
-    let resp3 = ctx.resp3;
     let z = ctx.db().get_zset_mut(key)?.expect("found above");
     let mut popped = Vec::new();
     while popped.len() < count {
@@ -557,7 +556,6 @@ fn pop_generic(
             items.push(Reply::Double(s));
         }
     }
-    let _ = resp3;
     Ok(match (shape.emit_key, shape.nested) {
         (false, _) => Reply::Array(items),
         (true, false) => {

@@ -240,7 +240,8 @@ mod tests {
         assert_eq!(incr_float(b"0.1", b"0.2").unwrap().1, "0.3");
         assert_eq!(incr_float(b"10.5", b"-10.5").unwrap().1, "0");
         assert_eq!(incr_float(b"3", b"2").unwrap().1, "5");
-        assert_eq!(incr_float(b"1000", b"2.5e-3").unwrap().1, "1003.0025");
+        assert_eq!(incr_float(b"1000", b"2.5e-3").unwrap().1, "1000.0025");
+        assert_eq!(incr_float(b"0.5", b"-1.5E+2").unwrap().1, "-149.5");
         assert_eq!(incr_float(b"1", b"1e3").unwrap().1, "1001");
     }
 }
