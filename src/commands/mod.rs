@@ -18,6 +18,8 @@ pub mod strings;
 pub mod table;
 pub mod transactions;
 pub mod zsets;
+pub mod zsets_ranges;
+pub mod zsets_store;
 
 use bytes::Bytes;
 

@@ -1,9 +1,12 @@
 //! Sorted set: member -> score map plus an index ordered by (score, member bytes), as Redis's
 //! skiplist orders ties lexicographically.
+//!
+//! The index is a list of sorted chunks (a two-level B-tree): inserts and deletes move at most
+//! one chunk's elements, and ranks and rank offsets (ZRANK, ZRANGE 5000 5010, LIMIT offsets)
+//! cost one pass over the chunk lengths instead of a walk over the elements.
 
 use std::cmp::Ordering;
-use std::collections::{BTreeSet, HashMap};
-use std::ops::Bound;
+use std::collections::HashMap;
 
 use bytes::Bytes;
 
@@ -27,10 +30,156 @@ impl Ord for Score {
 
 pub type ZIter<'a> = Box<dyn Iterator<Item = (&'a Bytes, f64)> + 'a>;
 
+type Item = (Score, Bytes);
+
+/// Largest chunk before it is split in two.
+const CHUNK_MAX: usize = 512;
+
+/// Ordered (score, member) pairs with positional access.
+#[derive(Debug, Clone, Default)]
+struct Index {
+    /// Non-empty sorted chunks; every element of a chunk sorts before the next chunk's.
+    chunks: Vec<Vec<Item>>,
+    len: usize,
+}
+
+impl Index {
+    /// The chunk an item belongs in: the first whose last element is >= it (or the last one).
+    fn chunk_for(&self, item: &Item) -> usize {
+        let ci = self
+            .chunks
+            .partition_point(|c| c.last().expect("non-empty") < item);
+        ci.min(self.chunks.len().saturating_sub(1))
+    }
+
+    fn insert(&mut self, item: Item) {
+        if self.chunks.is_empty() {
+            self.chunks.push(vec![item]);
+            self.len = 1;
+            return;
+        }
+        let ci = self.chunk_for(&item);
+        let chunk = &mut self.chunks[ci];
+        let pos = chunk.partition_point(|x| x < &item);
+        chunk.insert(pos, item);
+        self.len += 1;
+        if chunk.len() > CHUNK_MAX {
+            let tail = chunk.split_off(chunk.len() / 2);
+            self.chunks.insert(ci + 1, tail);
+        }
+    }
+
+    fn remove(&mut self, item: &Item) -> bool {
+        if self.chunks.is_empty() {
+            return false;
+        }
+        let ci = self.chunk_for(item);
+        let chunk = &mut self.chunks[ci];
+        match chunk.binary_search(item) {
+            Ok(pos) => {
+                chunk.remove(pos);
+                if chunk.is_empty() {
+                    self.chunks.remove(ci);
+                }
+                self.len -= 1;
+                true
+            }
+            Err(_) => false,
+        }
+    }
+
+    fn prefix(&self, ci: usize) -> usize {
+        self.chunks[..ci].iter().map(Vec::len).sum()
+    }
+
+    /// Global position of the first element >= item (`strict`: > item).
+    fn bound(&self, item: &Item, strict: bool) -> usize {
+        let ci = self.chunks.partition_point(|c| {
+            let last = c.last().expect("non-empty");
+            if strict {
+                last <= item
+            } else {
+                last < item
+            }
+        });
+        if ci == self.chunks.len() {
+            return self.len;
+        }
+        let c = &self.chunks[ci];
+        let pos = if strict {
+            c.partition_point(|x| x <= item)
+        } else {
+            c.partition_point(|x| x < item)
+        };
+        self.prefix(ci) + pos
+    }
+
+    /// (chunk, offset) of a global position; (chunks.len(), 0) past the end.
+    fn locate(&self, mut pos: usize) -> (usize, usize) {
+        for (ci, c) in self.chunks.iter().enumerate() {
+            if pos < c.len() {
+                return (ci, pos);
+            }
+            pos -= c.len();
+        }
+        (self.chunks.len(), 0)
+    }
+
+    /// Ascending from global position `pos`.
+    fn iter_from(&self, pos: usize) -> impl Iterator<Item = &Item> + '_ {
+        let (ci, off) = self.locate(pos);
+        let head: &[Item] = self.chunks.get(ci).map_or(&[], |c| &c[off..]);
+        let rest = self.chunks.get(ci + 1..).unwrap_or(&[]);
+        head.iter().chain(rest.iter().flatten())
+    }
+
+    /// Descending from the element before global position `end`.
+    fn iter_rev_before(&self, end: usize) -> impl Iterator<Item = &Item> + '_ {
+        let (ci, off) = self.locate(end);
+        let head: &[Item] = self.chunks.get(ci).map_or(&[], |c| &c[..off]);
+        let rest = &self.chunks[..ci.min(self.chunks.len())];
+        head.iter()
+            .rev()
+            .chain(rest.iter().rev().flat_map(|c| c.iter().rev()))
+    }
+
+    fn iter(&self) -> impl DoubleEndedIterator<Item = &Item> + '_ {
+        self.chunks.iter().flatten()
+    }
+
+    fn first(&self) -> Option<&Item> {
+        self.chunks.first().and_then(|c| c.first())
+    }
+
+    fn last(&self) -> Option<&Item> {
+        self.chunks.last().and_then(|c| c.last())
+    }
+
+    fn pop_first(&mut self) -> Option<Item> {
+        let c = self.chunks.first_mut()?;
+        let item = c.remove(0);
+        if c.is_empty() {
+            self.chunks.remove(0);
+        }
+        self.len -= 1;
+        Some(item)
+    }
+
+    fn pop_last(&mut self) -> Option<Item> {
+        let c = self.chunks.last_mut()?;
+        let item = c.pop().expect("non-empty");
+        if c.is_empty() {
+            self.chunks.pop();
+        }
+        self.len -= 1;
+        Some(item)
+    }
+}
+
 #[derive(Debug, Clone, Default)]
 pub struct ZSet {
     scores: HashMap<Bytes, f64>,
-    index: BTreeSet<(Score, Bytes)>,
+    index: Index,
 }
 
 /// One end of a score range: `(x` is exclusive.
@@ -64,16 +213,25 @@ impl ZSet {
 
     /// Sets a member's score; returns true if the member is new.
     pub fn insert(&mut self, member: Bytes, score: f64) -> bool {
-        let score = if score == 0.0 { 0.0 } else { score }; // -0 and 0 are one score
-        match self.scores.insert(member.clone(), score) {
+        // Redis's compact encoding stores -0 as the integer 0, so a stored -0 reads back as 0.
+        let score = if score == 0.0 { 0.0 } else { score };
+        self.insert_exact(member, score)
+    }
+
+    /// Like `insert` but keeps a -0 score (a ZUNION / ZINTER result that is only replied,
+    /// which Redis builds as a skiplist and prints as `-0`).
+    pub fn insert_exact(&mut self, member: Bytes, score: f64) -> bool {
+        match self.scores.get_mut(&member) {
             Some(old) => {
-                if old != score {
-                    self.index.remove(&(Score(old), member.clone()));
+                if *old != score {
+                    self.index.remove(&(Score(*old), member.clone()));
+                    *old = score;
                     self.index.insert((Score(score), member));
                 }
                 false
             }
             None => {
+                self.scores.insert(member.clone(), score);
                 self.index.insert((Score(score), member));
                 true
             }
@@ -99,11 +257,13 @@ impl ZSet {
         self.index.iter().map(|(s, m)| (m, s.0))
     }
 
-    /// 0-based rank in ascending order.
-    pub fn rank(&self, member: &[u8]) -> Option<usize> {
+    /// 0-based rank in ascending order (or descending, `rev`).
+    pub fn rank(&self, member: &[u8], rev: bool) -> Option<usize> {
         let score = self.score(member)?;
-        let key = (Score(score), Bytes::copy_from_slice(member));
-        Some(self.index.range(..key).count())
+        let r = self
+            .index
+            .bound(&(Score(score), Bytes::copy_from_slice(member)), false);
+        Some(if rev { self.len() - 1 - r } else { r })
     }
 
     /// Members within a score range, ascending, lazily (LIMIT 0 1 on a huge set is cheap).
@@ -111,13 +271,10 @@ impl ZSet {
         if Self::empty_range(min, max) {
             return Box::new(std::iter::empty());
         }
-        let from = (
-            Bound::Included((Score(min.value), Bytes::new())),
-            Bound::Unbounded,
-        );
+        let start = self.index.bound(&(Score(min.value), Bytes::new()), false);
         Box::new(
             self.index
-                .range(from)
+                .iter_from(start)
                 .skip_while(move |(s, _)| min.exclusive && s.0 == min.value)
                 .take_while(move |(s, _)| s.0 < max.value || (!max.exclusive && s.0 == max.value))
                 .map(|(s, m)| (m, s.0)),
@@ -129,15 +286,15 @@ impl ZSet {
         if Self::empty_range(min, max) {
             return Box::new(std::iter::empty());
         }
-        let upper = if max.value == f64::INFINITY {
-            Bound::Unbounded
+        let end = if max.value == f64::INFINITY {
+            self.index.len
         } else {
-            Bound::Excluded((Score(max.value.next_up()), Bytes::new()))
+            self.index
+                .bound(&(Score(max.value.next_up()), Bytes::new()), false)
         };
         Box::new(
             self.index
-                .range((Bound::Unbounded, upper))
-                .rev()
+                .iter_rev_before(end)
                 .skip_while(move |(s, _)| max.exclusive && s.0 == max.value)
                 .take_while(move |(s, _)| s.0 > min.value || (!min.exclusive && s.0 == min.value))
                 .map(|(s, m)| (m, s.0)),
@@ -148,13 +305,74 @@ impl ZSet {
         min.value > max.value || (min.value == max.value && (min.exclusive || max.exclusive))
     }
 
+    /// The single score every member has, if so: lex ranges are meant for that case, where
+    /// the index is in member order and a lex bound can be sought directly.
+    fn uniform_score(&self) -> Option<Score> {
+        match (self.index.first(), self.index.last()) {
+            (Some((lo, _)), Some((hi, _))) if lo == hi => Some(*lo),
+            _ => None,
+        }
+    }
+
+    fn lex_seek(&self, b: &LexBound, strict: bool) -> Option<usize> {
+        let s = self.uniform_score()?;
+        match b {
+            LexBound::Inclusive(m) | LexBound::Exclusive(m) => {
+                Some(self.index.bound(&(s, m.clone()), strict))
+            }
+            _ => None,
+        }
+    }
+
     /// Members within a lex range, ascending (meaningful when all scores are equal).
-    pub fn range_by_lex(&self, min: &LexBound, max: &LexBound) -> Vec<(&Bytes, f64)> {
-        self.index
-            .iter()
-            .filter(|(_, m)| lex_gte_min(m, min) && lex_lte_max(m, max))
-            .map(|(s, m)| (m, s.0))
-            .collect()
+    pub fn range_by_lex<'a>(&'a self, min: &'a LexBound, max: &'a LexBound) -> ZIter<'a> {
+        let start = self.lex_seek(min, false).unwrap_or(0);
+        Box::new(
+            self.index
+                .iter_from(start)
+                .skip_while(move |(_, m)| !lex_gte_min(m, min))
+                .take_while(move |(_, m)| lex_lte_max(m, max))
+                .map(|(s, m)| (m, s.0)),
+        )
+    }
+
+    /// Members within a lex range, descending.
+    pub fn rev_range_by_lex<'a>(&'a self, min: &'a LexBound, max: &'a LexBound) -> ZIter<'a> {
+        let end = self.lex_seek(max, true).unwrap_or(self.index.len);
+        Box::new(
+            self.index
+                .iter_rev_before(end)
+                .skip_while(move |(_, m)| !lex_lte_max(m, max))
+                .take_while(move |(_, m)| lex_gte_min(m, min))
+                .map(|(s, m)| (m, s.0)),
+        )
+    }
+
+    /// Elements with ranks `start..=end` (0-based, already clamped to the set), ascending, or
+    /// counted from the highest score when `rev`.
+    pub fn range_by_rank(&self, start: usize, end: usize, rev: bool) -> Vec<(Bytes, f64)> {
+        let n = end + 1 - start;
+        let map = |(s, m): &Item| (m.clone(), s.0);
+        if rev {
+            self.index
+                .iter_rev_before(self.len() - start)
+                .take(n)
+                .map(map)
+                .collect()
+        } else {
+            self.index.iter_from(start).take(n).map(map).collect()
+        }
+    }
+
+    /// Removes and returns the lowest (or highest, `max`) element.
+    pub fn pop(&mut self, max: bool) -> Option<(Bytes, f64)> {
+        let (s, m) = if max {
+            self.index.pop_last()?
+        } else {
+            self.index.pop_first()?
+        };
+        self.scores.remove(&m);
+        Some((m, s.0))
     }
 }
 
@@ -173,5 +391,86 @@ pub fn lex_lte_max(m: &[u8], max: &LexBound) -> bool {
         LexBound::Max => true,
         LexBound::Inclusive(b) => m <= &b[..],
         LexBound::Exclusive(b) => m < &b[..],
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use rand::Rng;
+    use std::collections::BTreeSet;
+
+    fn b(s: String) -> Bytes {
+        Bytes::from(s)
+    }
+
+    /// The chunked index against a BTreeSet model, through splits and emptied chunks.
+    #[test]
+    fn matches_btreeset_model() {
+        let mut rng = rand::thread_rng();
+        let mut z = ZSet::default();
+        let mut model: BTreeSet<(Score, Bytes)> = BTreeSet::new();
+        let mut scores: HashMap<Bytes, f64> = HashMap::new();
+        for round in 0..20_000 {
+            let m = b(format!("m{}", rng.gen_range(0..3000)));
+            let s = rng.gen_range(0..50) as f64;
+            if rng.gen_bool(0.65) {
+                z.insert(m.clone(), s);
+                if let Some(old) = scores.insert(m.clone(), s) {
+                    model.remove(&(Score(old), m.clone()));
+                }
+                model.insert((Score(s), m));
+            } else {
+                z.remove(&m);
+                if let Some(old) = scores.remove(&m) {
+                    model.remove(&(Score(old), m));
+                }
+            }
+            if round % 1000 == 0 {
+                let got: Vec<_> = z.iter().map(|(m, s)| (Score(s), m.clone())).collect();
+                let want: Vec<_> = model.iter().cloned().collect();
+                assert_eq!(got, want);
+                assert_eq!(z.index.len, model.len());
+                for (i, (s, m)) in model.iter().enumerate().step_by(97) {
+                    assert_eq!(z.rank(m, false), Some(i));
+                    assert_eq!(z.rank(m, true), Some(model.len() - 1 - i));
+                    let _ = s;
+                }
+                let n = model.len();
+                if n > 10 {
+                    let r = z.range_by_rank(3, n - 4, true);
+                    let w: Vec<_> = model.iter().rev().skip(3).take(n - 6).collect();
+                    assert_eq!(r.len(), w.len());
+                    assert!(r.iter().zip(w).all(|(a, b)| a.0 == b.1 && a.1 == b.0 .0));
+                }
+                let lo = ScoreBound {
+                    value: 10.0,
+                    exclusive: true,
+                };
+                let hi = ScoreBound {
+                    value: 20.0,
+                    exclusive: false,
+                };
+                let fwd: Vec<_> = z.range_by_score(lo, hi).map(|(m, _)| m.clone()).collect();
+                let want: Vec<_> = model
+                    .iter()
+                    .filter(|(s, _)| s.0 > 10.0 && s.0 <= 20.0)
+                    .map(|(_, m)| m.clone())
+                    .collect();
+                assert_eq!(fwd, want);
+                let mut rev: Vec<_> = z
+                    .rev_range_by_score(lo, hi)
+                    .map(|(m, _)| m.clone())
+                    .collect();
+                rev.reverse();
+                assert_eq!(rev, want);
+            }
+        }
+        while let Some((m, _)) = z.pop(true) {
+            let last = model.pop_last().expect("model");
+            assert_eq!(m, last.1);
+        }
+        assert!(model.is_empty());
+        assert!(z.index.chunks.is_empty());
     }
 }

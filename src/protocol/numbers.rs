@@ -117,7 +117,8 @@ pub fn incr_float(current: &[u8], incr: &[u8]) -> Option<(f64, String)> {
 
 const SCALE: i128 = 100_000_000_000_000_000; // 10^17
 
-/// A plain decimal (no exponent) with at most 17 fractional digits, as value * 10^17.
+/// A decimal (optionally with an exponent, `2.5e-3`) with at most 17 fractional digits, as
+/// value * 10^17.
 fn fixed17(s: &[u8]) -> Option<i128> {
     let text = std::str::from_utf8(s).ok()?;
     let (neg, t) = match text.as_bytes().first()? {
@@ -125,7 +126,44 @@ fn fixed17(s: &[u8]) -> Option<i128> {
         b'+' => (false, &text[1..]),
         _ => (false, text),
     };
+    let (t, exp) = match t.find(['e', 'E']) {
+        Some(i) => (&t[..i], t[i + 1..].parse::<i32>().ok()?),
+        None => (t, 0),
+    };
     let (int, frac) = t.split_once('.').unwrap_or((t, ""));
+    if exp != 0 {
+        if int.is_empty() && frac.is_empty() || exp.unsigned_abs() > 40 {
+            return None;
+        }
+        // Move the decimal point: digits * 10^(exp - frac.len()).
+        let digits = format!("{int}{frac}");
+        let point = int.len() as i32 + exp;
+        let (i, f) = if point <= 0 {
+            (
+                String::new(),
+                format!("{}{digits}", "0".repeat((-point) as usize)),
+            )
+        } else if point as usize >= digits.len() {
+            (
+                format!("{digits}{}", "0".repeat(point as usize - digits.len())),
+                String::new(),
+            )
+        } else {
+            (
+                digits[..point as usize].to_string(),
+                digits[point as usize..].to_string(),
+            )
+        };
+        let i = i.trim_start_matches('0');
+        let f = f.trim_end_matches('0');
+        let plain = format!(
+            "{}{}.{}",
+            if neg { "-" } else { "" },
+            if i.is_empty() { "0" } else { i },
+            f
+        );
+        return fixed17(plain.as_bytes());
+    }
     if (int.is_empty() && frac.is_empty()) || int.len() > 19 || frac.len() > 17 {
         return None;
     }
@@ -202,5 +240,8 @@ mod tests {
         assert_eq!(incr_float(b"0.1", b"0.2").unwrap().1, "0.3");
         assert_eq!(incr_float(b"10.5", b"-10.5").unwrap().1, "0");
         assert_eq!(incr_float(b"3", b"2").unwrap().1, "5");
+        assert_eq!(incr_float(b"1000", b"2.5e-3").unwrap().1, "1000.0025");
+        assert_eq!(incr_float(b"0.5", b"-1.5E+2").unwrap().1, "-149.5");
+        assert_eq!(incr_float(b"1", b"1e3").unwrap().1, "1001");
     }
 }
