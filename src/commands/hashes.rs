@@ -13,7 +13,6 @@ use super::{Command, Ctx, Flags as F};
 use crate::db::glob::glob_match;
 use crate::db::scan::page_unordered;
 use crate::db::Value;
-use crate::protocol::numbers::parse_f64;
 use crate::protocol::request::parse_i64;
 use crate::protocol::Reply;
 
@@ -271,19 +270,22 @@ fn hincrby(ctx: &mut Ctx, argv: &[Bytes]) -> Reply {
 
 fn hincrbyfloat(ctx: &mut Ctx, argv: &[Bytes]) -> Reply {
     reply((|| {
-        let incr = args::float(&argv[3])?;
-        if !incr.is_finite() {
-            return Err(Reply::err("ERR value is NaN or Infinity"));
+        // Redis adds in long double: ldouble reproduces its parsing, sum and `%.17Lf` text.
+        use crate::protocol::ldouble::{self, IncrError, Parsed};
+        match ldouble::parse(&argv[3]) {
+            None => return Err(Reply::err(args::NOT_FLOAT)),
+            Some(Parsed::Finite(_)) => {}
+            Some(_) => return Err(Reply::err("ERR value is NaN or Infinity")),
         }
         let h = write(ctx, &argv[1])?;
         let cur = h
             .get(&argv[2])
             .cloned()
             .unwrap_or_else(|| Bytes::from_static(b"0"));
-        let not_float = || Reply::err("ERR hash value is not a float");
-        parse_f64(&cur).ok_or_else(not_float)?;
-        let (_, text) = crate::protocol::numbers::incr_float(&cur, &argv[3])
-            .ok_or_else(|| Reply::err("ERR increment would produce NaN or Infinity"))?;
+        let text = ldouble::incr(&cur, &argv[3]).map_err(|e| match e {
+            IncrError::NotFloat => Reply::err("ERR hash value is not a float"),
+            IncrError::NanOrInf => Reply::err("ERR increment would produce NaN or Infinity"),
+        })?;
         let text = args::bytes(&text);
         h.insert(argv[2].clone(), text.clone());
         ctx.modified(&argv[1]);
