@@ -4,8 +4,13 @@
 //! name as the client sent it. Handlers run on the keyspace thread, one at a time.
 
 pub mod args;
+pub mod client;
+pub mod command_docs;
+pub mod command_info;
+pub mod config_cmd;
 pub mod connection;
 pub mod hashes;
+pub mod info;
 pub mod introspection;
 pub mod keys;
 pub mod lists;

@@ -19,7 +19,13 @@ pub fn execute(w: &mut World, id: ClientId, argv: Vec<Bytes>) {
     let cmd = match check(w, id, &argv) {
         Ok(cmd) => cmd,
         Err(reply) => {
-            w.stats.rejected_calls += 1;
+            match table::resolve(&argv) {
+                Resolved::Found(c) => w.stats.record_rejected(c.name),
+                _ => w.stats.rejected_calls += 1,
+            }
+            if let Reply::Error(e) = &reply {
+                w.stats.record_error(e);
+            }
             if let Some(c) = w.clients.get_mut(&id) {
                 if c.multi.is_some() {
                     c.multi_failed = true;
@@ -158,10 +164,15 @@ fn run(ctx: &mut Ctx, cmd: &'static Command, argv: &[Bytes]) -> (Reply, Option<B
     let block = ctx.block.take();
     if block.is_none() {
         ctx.w.stats.record(cmd.name, micros, reply.is_error());
+        if let Reply::Error(e) = &reply {
+            ctx.w.stats.record_error(e);
+        }
         if !cmd.has(Flags::SKIP_MONITOR | Flags::ADMIN) {
             ctx.w.feed_monitors(ctx.client, ctx.db, argv);
         }
-        ctx.w.slowlog_check(ctx.client, argv, micros);
+        if !cmd.has(Flags::SKIP_SLOWLOG) {
+            ctx.w.slowlog_check(ctx.client, argv, micros);
+        }
     }
     (reply, block)
 }
