@@ -156,7 +156,8 @@ fn normalize_events(value: &str) -> Option<String> {
     } else {
         out.extend(ALL.chars().filter(|c| set.contains(c)));
     }
-    out.extend("KEmn".chars().filter(|c| set.contains(c)));
+    // Redis 7.0 accepts `n` (new-key events) but does not print it back.
+    out.extend("KEm".chars().filter(|c| set.contains(c)));
     Some(out)
 }
 
@@ -316,7 +317,11 @@ impl Config {
             }
             Kind::Str => value.to_string(),
             Kind::Save => {
-                let parts: Vec<&str> = value.split_whitespace().collect();
+                let parts: Vec<&str> = if value.is_empty() {
+                    vec![]
+                } else {
+                    value.split(' ').collect()
+                };
                 if parts.len() % 2 != 0 || parts.iter().any(|p| p.parse::<u64>().is_err()) {
                     return Err("Invalid save parameters".into());
                 }

@@ -231,8 +231,12 @@ fn list(ctx: &mut Ctx, argv: &[Bytes]) -> Reply {
     } else if argv.len() >= 4 && is(&argv[2], "id") {
         for a in &argv[3..] {
             match int(a) {
-                Ok(v) if v >= 1 => ids.push(v as ClientId),
-                _ => return Reply::err("ERR Invalid client ID"),
+                Ok(v) => {
+                    if let Ok(v) = ClientId::try_from(v) {
+                        ids.push(v);
+                    }
+                }
+                Err(_) => return Reply::err("ERR Invalid client ID"),
             }
         }
         ids.retain(|i| ctx.w.clients.contains_key(i));
@@ -352,6 +356,9 @@ fn no_evict(ctx: &mut Ctx, argv: &[Bytes]) -> Reply {
 }
 
 fn pause(ctx: &mut Ctx, argv: &[Bytes]) -> Reply {
+    if argv.len() > 4 {
+        return super::server::subcommand_syntax_error(argv);
+    }
     let deadline = match timeout_deadline_ms(&argv[2], ctx.now) {
         Ok(d) => d.unwrap_or(ctx.now),
         Err(e) => return e,

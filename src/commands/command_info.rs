@@ -310,11 +310,16 @@ fn command_reply(cmd: &'static Command) -> Reply {
             meta.map(|m| m.tips.iter().map(|t| Reply::bulk_str(t)).collect())
                 .unwrap_or_default(),
         ),
-        Reply::Array(
+        Reply::Set(
             meta.map(|m| m.specs.iter().map(spec_reply).collect())
                 .unwrap_or_default(),
         ),
-        Reply::Array(cmd.subcommands.iter().map(command_reply).collect()),
+        // Redis writes an empty set when there are none, else an array.
+        if cmd.subcommands.is_empty() {
+            Reply::Set(vec![])
+        } else {
+            Reply::Array(cmd.subcommands.iter().map(command_reply).collect())
+        },
     ])
 }
 
@@ -342,7 +347,7 @@ fn info(_ctx: &mut Ctx, argv: &[Bytes]) -> Reply {
     Reply::Array(
         argv[2..]
             .iter()
-            .map(|n| find(n).map(command_reply).unwrap_or(Reply::NilArray))
+            .map(|n| find(n).map(command_reply).unwrap_or(Reply::Nil))
             .collect(),
     )
 }

@@ -2,7 +2,6 @@
 
 use bytes::Bytes;
 
-use super::args::wrong_args;
 use super::server::help;
 use super::{Command, Ctx, Flags as F};
 use crate::config::Config;
@@ -83,7 +82,7 @@ fn set_failed(arg: &str, why: &str) -> Reply {
 
 fn config_set(ctx: &mut Ctx, argv: &[Bytes]) -> Reply {
     if argv.len() % 2 != 0 {
-        return wrong_args("config|set");
+        return Reply::err(super::args::SYNTAX);
     }
     let mut pairs: Vec<(String, &'static str, String)> = Vec::new();
     for pair in argv[2..].chunks(2) {
@@ -96,7 +95,8 @@ fn config_set(ctx: &mut Ctx, argv: &[Bytes]) -> Reply {
         if let Some(why) = Config::immutable_reason(canon) {
             return set_failed(&name, why);
         }
-        if pairs.iter().any(|(_, c, _)| *c == canon) {
+        // Redis compares names (an alias and its parameter are different entries).
+        if pairs.iter().any(|(n, _, _)| n.eq_ignore_ascii_case(&name)) {
             return set_failed(&name, "duplicate parameter");
         }
         let value = String::from_utf8_lossy(&pair[1]).into_owned();

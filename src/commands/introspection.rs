@@ -386,7 +386,7 @@ pub fn dataset_bytes(ctx: &Ctx) -> u64 {
 
 fn memory_doctor(_ctx: &mut Ctx, _argv: &[Bytes]) -> Reply {
     Reply::Verbatim(Bytes::from_static(
-        b"Hi Sam, this instance is empty or is using very little memory, my issues detector can't be used in these conditions. Please, leave for your mission on Earth and fill it with some data. The new Sam and I will be back to our programming as soon as I finished rebooting.",
+        b"Hi Sam, this instance is empty or is using very little memory, my issues detector can't be used in these conditions. Please, leave for your mission on Earth and fill it with some data. The new Sam and I will be back to our programming as soon as I finished rebooting.\n",
     ))
 }
 

@@ -5,7 +5,7 @@
 
 use bytes::{Bytes, BytesMut};
 
-use super::args::wrong_args;
+use super::server::subcommand_syntax_error;
 use super::{Command, Ctx, Flags as F};
 use crate::db::glob::glob_match;
 use crate::protocol::Reply;
@@ -37,7 +37,7 @@ pub const COMMANDS: &[Command] = &[
     Command::new(
         "publish",
         3,
-        F::PUBSUB | F::LOADING | F::STALE | F::FAST | F::MAY_REPLICATE,
+        F::PUBSUB | F::LOADING | F::STALE | F::FAST,
         publish,
     )
     .doc("pubsub", "Post a message to a channel", "channel message"),
@@ -240,7 +240,7 @@ fn publish(ctx: &mut Ctx, argv: &[Bytes]) -> Reply {
 
 fn pubsub_channels(ctx: &mut Ctx, argv: &[Bytes]) -> Reply {
     if argv.len() > 3 {
-        return wrong_args("pubsub|channels");
+        return subcommand_syntax_error(argv);
     }
     let pat = argv.get(2);
     Reply::bulks(
@@ -269,7 +269,7 @@ fn pubsub_numsub(ctx: &mut Ctx, argv: &[Bytes]) -> Reply {
 
 fn pubsub_shardchannels(_ctx: &mut Ctx, argv: &[Bytes]) -> Reply {
     if argv.len() > 3 {
-        return wrong_args("pubsub|shardchannels");
+        return subcommand_syntax_error(argv);
     }
     // Sharded pub/sub (SSUBSCRIBE) does not exist here, so there are never shard channels.
     Reply::Array(vec![])

@@ -100,6 +100,7 @@ pub struct World {
     pub pause: Option<(i64, bool)>,
     /// Clients holding commands back because of a pause.
     paused_clients: Vec<ClientId>,
+    monitor_self: Vec<(ClientId, String)>,
     ready: VecDeque<(usize, Bytes)>,
     ready_set: HashSet<(usize, Bytes)>,
     with_output: Vec<ClientId>,
@@ -127,6 +128,7 @@ impl World {
             shutdown: false,
             pause: None,
             paused_clients: Vec::new(),
+            monitor_self: Vec::new(),
             ready: VecDeque::new(),
             ready_set: HashSet::new(),
             with_output: Vec::new(),
@@ -445,10 +447,22 @@ impl World {
         }
         for id in self.monitors.clone() {
             if id == from {
+                // A monitor sees its own commands too, after their replies.
+                self.monitor_self.push((id, line.clone()));
                 continue;
             }
             if let Some(c) = self.clients.get_mut(&id) {
                 Reply::Status(line.clone()).encode(&mut c.out, c.resp3);
+                self.with_output.push(id);
+            }
+        }
+    }
+
+    /// Writes the MONITOR lines of a monitoring client's own command, after its reply.
+    pub fn flush_monitor_self(&mut self) {
+        for (id, line) in std::mem::take(&mut self.monitor_self) {
+            if let Some(c) = self.clients.get_mut(&id) {
+                Reply::Status(line).encode(&mut c.out, c.resp3);
                 self.with_output.push(id);
             }
         }
