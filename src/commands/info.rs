@@ -76,6 +76,21 @@ fn info(ctx: &mut Ctx, argv: &[Bytes]) -> Reply {
     Reply::Verbatim(Bytes::from(out))
 }
 
+/// `hdr_value_at_percentile` over a histogram of bucket -> count.
+fn percentile(h: &std::collections::BTreeMap<u64, u64>, pct: f64) -> u64 {
+    let total: u64 = h.values().sum();
+    let want = ((pct / 100.0 * total as f64) + 0.5) as u64;
+    let want = want.max(1);
+    let mut seen = 0;
+    for (v, n) in h {
+        seen += n;
+        if seen >= want {
+            return crate::server::core::hdr_highest(*v);
+        }
+    }
+    0
+}
+
 fn random_hex40() -> String {
     use rand::Rng;
     let mut rng = rand::thread_rng();
@@ -433,7 +448,21 @@ fn write_section(ctx: &mut Ctx, section: &str, out: &mut String) {
                 line!(out, "errorstat_{code}:count={n}");
             }
         }
-        "latencystats" => out.push_str("# Latencystats\r\n"),
+        "latencystats" => {
+            out.push_str("# Latencystats\r\n");
+            let mut names: Vec<_> = w.stats.commands.iter().filter(|(_, s)| s.calls > 0).collect();
+            names.sort_by_key(|(n, _)| **n);
+            for (name, s) in names {
+                let p = |pct: f64| percentile(&s.latency, pct) as f64 / 1000.0;
+                line!(
+                    out,
+                    "latency_percentiles_usec_{name}:p50={:.3},p99={:.3},p99.9={:.3}",
+                    p(50.0),
+                    p(99.0),
+                    p(99.9)
+                );
+            }
+        }
         "cluster" => {
             out.push_str("# Cluster\r\n");
             line!(out, "cluster_enabled:0");

@@ -137,6 +137,11 @@ const LATENCY_SUBS: &[Command] = &[
         "Reset latency data for one or more events",
         "[event [event ...]]",
     ),
+    Command::new("latency|histogram", -2, ADMNS, latency_histogram).doc(
+        "server",
+        "Return the cumulative distribution of latencies of a subset of commands or all.",
+        "[command [command ...]]",
+    ),
     Command::new("latency|help", 2, F::LOADING | F::STALE, latency_help).doc(
         "server",
         "Show helpful text about the different subcommands",
@@ -416,6 +421,67 @@ fn latency_latest(_ctx: &mut Ctx, _argv: &[Bytes]) -> Reply {
 
 fn latency_reset(_ctx: &mut Ctx, _argv: &[Bytes]) -> Reply {
     Reply::Int(0)
+}
+
+/// Redis's fillCommandCDF: cumulative counts at power-of-two reporting levels from 1024 ns.
+fn command_cdf(s: &crate::server::core::CommandStats) -> Reply {
+    use crate::server::core::hdr_highest;
+    let total: u64 = s.latency.values().sum();
+    let mut buckets = Vec::new();
+    let mut prev = 0;
+    let mut level: u64 = 1024;
+    while prev < total && level < (1 << 40) {
+        let top = hdr_highest(level);
+        let cumulative: u64 = s.latency.range(..=top).map(|(_, n)| n).sum();
+        if cumulative > prev {
+            buckets.push((Reply::Int((top / 1000) as i64), Reply::Int(cumulative as i64)));
+        }
+        prev = cumulative;
+        level *= 2;
+    }
+    Reply::Map(vec![
+        (Reply::bulk_str("calls"), Reply::Int(s.calls as i64)),
+        (Reply::bulk_str("histogram_usec"), Reply::Map(buckets)),
+    ])
+}
+
+fn latency_histogram(ctx: &mut Ctx, argv: &[Bytes]) -> Reply {
+    let stats = &ctx.w.stats.commands;
+    let mut out = Vec::new();
+    if argv.len() == 2 {
+        let mut names: Vec<_> = stats.iter().filter(|(_, s)| s.calls > 0).collect();
+        names.sort_by_key(|(n, _)| **n);
+        for (name, s) in names {
+            out.push((Reply::bulk_str(name), command_cdf(s)));
+        }
+    } else {
+        let mut seen: Vec<&'static str> = Vec::new();
+        for a in &argv[2..] {
+            let text = super::args::lower(a);
+            let found = match text.split_once('|') {
+                None => super::table::lookup(a),
+                Some((p, sub)) => {
+                    super::table::lookup(p.as_bytes()).and_then(|c| c.subcommand(sub.as_bytes()))
+                }
+            };
+            // A container names all its subcommands.
+            let cmds: Vec<&'static Command> = match found {
+                None => continue,
+                Some(c) if !c.subcommands.is_empty() => c.subcommands.iter().collect(),
+                Some(c) => vec![c],
+            };
+            for c in cmds {
+                if seen.contains(&c.name) {
+                    continue;
+                }
+                seen.push(c.name);
+                if let Some(s) = stats.get(c.name).filter(|s| s.calls > 0) {
+                    out.push((Reply::bulk_str(c.name), command_cdf(s)));
+                }
+            }
+        }
+    }
+    Reply::Map(out)
 }
 
 fn latency_help(_ctx: &mut Ctx, _argv: &[Bytes]) -> Reply {

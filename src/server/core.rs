@@ -25,6 +25,21 @@ pub struct CommandStats {
     pub failed: u64,
     /// Refused before running (arity, NOAUTH, ...): INFO commandstats `rejected_calls`.
     pub rejected: u64,
+    /// Run times in nanoseconds, by HdrHistogram bucket (lowest equivalent value, 2
+    /// significant digits as Redis configures it): INFO latencystats, LATENCY HISTOGRAM.
+    pub latency: std::collections::BTreeMap<u64, u64>,
+}
+
+/// The lowest value of the HdrHistogram bucket `ns` falls in (2 significant digits).
+pub fn hdr_lowest(ns: u64) -> u64 {
+    let bucket = (63 - (ns | 255).leading_zeros()) - 7;
+    (ns >> bucket) << bucket
+}
+
+/// The highest value that falls in the same HdrHistogram bucket as `ns`.
+pub fn hdr_highest(ns: u64) -> u64 {
+    let bucket = (63 - (ns | 255).leading_zeros()) - 7;
+    hdr_lowest(ns) + (1u64 << bucket) - 1
 }
 
 #[derive(Default)]
@@ -48,6 +63,7 @@ impl Stats {
         let s = self.commands.entry(name).or_default();
         s.calls += 1;
         s.usec += usec;
+        *s.latency.entry(hdr_lowest(usec.max(1) * 1000)).or_default() += 1;
         if failed {
             s.failed += 1;
         }
