@@ -62,7 +62,11 @@ const INT_MAX: i64 = i32::MAX as i64;
 /// Parameters, their defaults (Redis 7.0's built-in defaults) and their kinds, as CONFIG GET
 /// names them.
 const PARAMS: &[(&str, &str, Kind)] = &[
-    ("appendfsync", "always", Kind::Enum(&["everysec", "always", "no"])),
+    (
+        "appendfsync",
+        "always",
+        Kind::Enum(&["everysec", "always", "no"]),
+    ),
     ("appendonly", "yes", Kind::Bool),
     ("bind", "127.0.0.1", Kind::Str),
     ("busy-reply-threshold", "5000", Kind::Int(0, LONG_MAX)),
@@ -73,7 +77,11 @@ const PARAMS: &[(&str, &str, Kind)] = &[
     ("hash-max-listpack-entries", "512", Kind::Int(0, LONG_MAX)),
     ("hash-max-listpack-value", "64", Kind::Int(0, LONG_MAX)),
     ("hz", "10", Kind::Int(0, INT_MAX)),
-    ("list-max-listpack-size", "-2", Kind::Int(i32::MIN as i64, INT_MAX)),
+    (
+        "list-max-listpack-size",
+        "-2",
+        Kind::Int(i32::MIN as i64, INT_MAX),
+    ),
     ("logfile", "", Kind::Str),
     (
         "loglevel",
@@ -98,7 +106,11 @@ const PARAMS: &[(&str, &str, Kind)] = &[
     ),
     ("notify-keyspace-events", "", Kind::KeyspaceEvents),
     ("port", "6379", Kind::Int(0, 65535)),
-    ("proto-max-bulk-len", "536870912", Kind::Memory(1024 * 1024, LONG_MAX)),
+    (
+        "proto-max-bulk-len",
+        "536870912",
+        Kind::Memory(1024 * 1024, LONG_MAX),
+    ),
     ("protected-mode", "no", Kind::Bool),
     ("requirepass", "", Kind::Str),
     ("save", "", Kind::Save),
@@ -234,7 +246,10 @@ impl Config {
             .find(|(a, _)| *a == name)
             .map(|(_, c)| *c)
             .unwrap_or(name);
-        PARAMS.iter().find(|(k, _, _)| *k == name).map(|(k, _, _)| *k)
+        PARAMS
+            .iter()
+            .find(|(k, _, _)| *k == name)
+            .map(|(k, _, _)| *k)
     }
 
     /// Every name CONFIG GET patterns are matched against (aliases included), with the
@@ -282,7 +297,9 @@ impl Config {
             .unwrap_or(Kind::Str);
         let range = |v: i64, min: i64, max: i64| {
             if v < min || v > max {
-                Err(format!("argument must be between {min} and {max} inclusive"))
+                Err(format!(
+                    "argument must be between {min} and {max} inclusive"
+                ))
             } else {
                 Ok(v.to_string())
             }
@@ -295,8 +312,11 @@ impl Config {
             Kind::Enum(options) => {
                 let v = value.to_ascii_lowercase();
                 if !options.contains(&v.as_str()) {
-                    let shown: Vec<&str> =
-                        options.iter().copied().filter(|o| *o != "nothing").collect();
+                    let shown: Vec<&str> = options
+                        .iter()
+                        .copied()
+                        .filter(|o| *o != "nothing")
+                        .collect();
                     return Err(format!(
                         "argument(s) must be one of the following: {}",
                         shown.join(", ")
@@ -322,14 +342,13 @@ impl Config {
                 } else {
                     value.split(' ').collect()
                 };
-                if parts.len() % 2 != 0 || parts.iter().any(|p| p.parse::<u64>().is_err()) {
+                if !parts.len().is_multiple_of(2) || parts.iter().any(|p| p.parse::<u64>().is_err()) {
                     return Err("Invalid save parameters".into());
                 }
                 parts.join(" ")
             }
-            Kind::KeyspaceEvents => normalize_events(value).ok_or_else(|| {
-                format!("Invalid event class character. Use '{EVENT_CLASSES}'.")
-            })?,
+            Kind::KeyspaceEvents => normalize_events(value)
+                .ok_or_else(|| format!("Invalid event class character. Use '{EVENT_CLASSES}'."))?,
         };
         self.values.insert(canon.to_string(), stored);
         Ok(())

@@ -15,7 +15,11 @@ const ADM: u32 = F::ADMIN | NS;
 
 pub const CLIENT: Command = Command::new("client", -2, 0, super::server::container)
     .subs(SUBS)
-    .doc("connection", "A container for client connection commands", "");
+    .doc(
+        "connection",
+        "A container for client connection commands",
+        "",
+    );
 
 const SUBS: &[Command] = &[
     Command::new("client|caching", 3, NS, caching).doc(
@@ -142,7 +146,10 @@ fn flags(c: &Client) -> String {
 /// One CLIENT LIST line (Redis 7.0 fields), without the newline.
 fn info_line(c: &Client, now: i64) -> String {
     let multi = c.multi.as_ref().map_or(-1, |m| m.len() as i64);
-    let name = c.name.as_ref().map(|n| String::from_utf8_lossy(n).into_owned());
+    let name = c
+        .name
+        .as_ref()
+        .map(|n| String::from_utf8_lossy(n).into_owned());
     format!(
         "id={} addr={} laddr={} fd={} name={} age={} idle={} flags={} db={} sub={} psub={} ssub=0 multi={} qbuf=0 qbuf-free=0 argv-mem=0 multi-mem=0 rbs=1024 rbp=0 obl=0 oll=0 omem=0 tot-mem=1024 events=r cmd={} user=default redir=-1 resp={}",
         c.id,
@@ -432,7 +439,9 @@ fn tracking(_ctx: &mut Ctx, argv: &[Bytes]) -> Reply {
     match on_off(&argv[2]) {
         // Tracking is off for every client already.
         Some(false) if argv.len() == 3 => Reply::ok(),
-        Some(_) => Reply::err("ERR client side caching (CLIENT TRACKING) is not supported by this server"),
+        Some(_) => {
+            Reply::err("ERR client side caching (CLIENT TRACKING) is not supported by this server")
+        }
         None => Reply::err(SYNTAX),
     }
 }

@@ -120,8 +120,7 @@ fn tokenize(s: &str) -> Vec<Tok> {
 }
 
 fn is_token(w: &str) -> bool {
-    w.chars().any(|c| c.is_ascii_uppercase())
-        && !w.chars().any(|c| c.is_ascii_lowercase())
+    w.chars().any(|c| c.is_ascii_uppercase()) && !w.chars().any(|c| c.is_ascii_lowercase())
 }
 
 fn value_kind(name: &str) -> Kind {
@@ -180,6 +179,25 @@ impl Parser {
                     if let (Some(last), [seq]) = (out.last_mut(), alts.as_slice()) {
                         if seq.len() == 1 && seq[0].multiple && seq[0].name == last.name {
                             last.multiple = true;
+                            continue;
+                        }
+                    }
+                    // `a b [a b ...]`: a repeated block of the previous arguments.
+                    if let [seq] = alts.as_slice() {
+                        let n = seq.len();
+                        if n >= 2
+                            && seq[n - 1].multiple
+                            && out.len() >= n
+                            && out[out.len() - n..]
+                                .iter()
+                                .zip(seq)
+                                .all(|(a, b)| a.name == b.name)
+                        {
+                            let items = out.split_off(out.len() - n);
+                            let name = block_name(&items);
+                            let mut block = Arg::new(&name, Kind::Block(items));
+                            block.multiple = true;
+                            out.push(block);
                             continue;
                         }
                     }
@@ -293,5 +311,8 @@ mod tests {
         let a = parse_syntax("numkeys key [key ...] [WEIGHTS weight [weight ...]]");
         assert_eq!(a.len(), 3);
         assert!(a[2].multiple || matches!(&a[2].kind, Kind::Block(_)));
+        let a = parse_syntax("parameter value [parameter value ...]");
+        assert_eq!(a.len(), 1);
+        assert!(a[0].multiple && matches!(&a[0].kind, Kind::Block(v) if v.len() == 2));
     }
 }

@@ -19,9 +19,11 @@ use crate::protocol::Reply;
 
 const LS: u32 = F::LOADING | F::STALE;
 
-pub const COMMAND: Command = Command::new("command", -1, LS, command_all)
-    .subs(SUBS)
-    .doc("server", "Get array of Redis command details", "");
+pub const COMMAND: Command = Command::new("command", -1, LS, command_all).subs(SUBS).doc(
+    "server",
+    "Get array of Redis command details",
+    "",
+);
 
 const SUBS: &[Command] = &[
     Command::new("command|count", 2, LS, count).doc(

@@ -81,7 +81,7 @@ fn set_failed(arg: &str, why: &str) -> Reply {
 }
 
 fn config_set(ctx: &mut Ctx, argv: &[Bytes]) -> Reply {
-    if argv.len() % 2 != 0 {
+    if !argv.len().is_multiple_of(2) {
         return Reply::err(super::args::SYNTAX);
     }
     let mut pairs: Vec<(String, &'static str, String)> = Vec::new();

@@ -400,7 +400,10 @@ fn write_section(ctx: &mut Ctx, section: &str, out: &mut String) {
             line!(out, "connected_slaves:0");
             line!(out, "master_failover_state:no-failover");
             line!(out, "master_replid:{}", repl_id());
-            line!(out, "master_replid2:0000000000000000000000000000000000000000");
+            line!(
+                out,
+                "master_replid2:0000000000000000000000000000000000000000"
+            );
             line!(out, "master_repl_offset:0");
             line!(out, "second_repl_offset:-1");
             line!(out, "repl_backlog_active:0");
@@ -450,7 +453,12 @@ fn write_section(ctx: &mut Ctx, section: &str, out: &mut String) {
         }
         "latencystats" => {
             out.push_str("# Latencystats\r\n");
-            let mut names: Vec<_> = w.stats.commands.iter().filter(|(_, s)| s.calls > 0).collect();
+            let mut names: Vec<_> = w
+                .stats
+                .commands
+                .iter()
+                .filter(|(_, s)| s.calls > 0)
+                .collect();
             names.sort_by_key(|(n, _)| **n);
             for (name, s) in names {
                 let p = |pct: f64| percentile(&s.latency, pct) as f64 / 1000.0;

@@ -13,7 +13,11 @@ pub const COMMANDS: &[Command] = &[
     super::command_info::COMMAND,
     Command::new("object", -2, 0, super::server::container)
         .subs(OBJECT_SUBS)
-        .doc("generic", "A container for object introspection commands", ""),
+        .doc(
+            "generic",
+            "A container for object introspection commands",
+            "",
+        ),
     Command::new("memory", -2, 0, super::server::container)
         .subs(MEMORY_SUBS)
         .doc("server", "A container for memory diagnostics commands", ""),
@@ -22,7 +26,11 @@ pub const COMMANDS: &[Command] = &[
 const OBJECT_SUBS: &[Command] = &[
     Command::new("object|encoding", 3, F::READONLY, object_encoding)
         .keys(2, 2, 1)
-        .doc("generic", "Inspect the internal encoding of a Redis object", "key"),
+        .doc(
+            "generic",
+            "Inspect the internal encoding of a Redis object",
+            "key",
+        ),
     Command::new("object|freq", 3, F::READONLY, object_freq)
         .keys(2, 2, 1)
         .doc(
@@ -67,11 +75,7 @@ const MEMORY_SUBS: &[Command] = &[
         "Ask the allocator to release memory",
         "",
     ),
-    Command::new("memory|stats", 2, 0, memory_stats).doc(
-        "server",
-        "Show memory usage details",
-        "",
-    ),
+    Command::new("memory|stats", 2, 0, memory_stats).doc("server", "Show memory usage details", ""),
     Command::new("memory|usage", -3, F::READONLY, memory_usage)
         .keys(2, 2, 1)
         .doc(
@@ -148,8 +152,7 @@ pub fn encoding_with(v: &Value, limit: &dyn Fn(&str) -> usize) -> &'static str {
             }
         }
         Value::Set(s) => {
-            if s.len() <= limit("set-max-intset-entries") && s.iter().all(|m| is_canonical_int(m))
-            {
+            if s.len() <= limit("set-max-intset-entries") && s.iter().all(|m| is_canonical_int(m)) {
                 "intset"
             } else {
                 "hashtable"
@@ -264,7 +267,6 @@ fn lfu_policy(ctx: &Ctx) -> bool {
     ctx.w.config.get("maxmemory-policy").ends_with("-lfu")
 }
 
-
 fn object_encoding(ctx: &mut Ctx, argv: &[Bytes]) -> Reply {
     let now = ctx.now;
     let w = &mut *ctx.w;
@@ -366,7 +368,11 @@ fn memory_usage(ctx: &mut Ctx, argv: &[Bytes]) -> Reply {
 pub fn rss_bytes() -> u64 {
     std::fs::read_to_string("/proc/self/statm")
         .ok()
-        .and_then(|s| s.split_whitespace().nth(1).and_then(|v| v.parse::<u64>().ok()))
+        .and_then(|s| {
+            s.split_whitespace()
+                .nth(1)
+                .and_then(|v| v.parse::<u64>().ok())
+        })
         .map(|pages| pages * 4096)
         .unwrap_or(0)
 }
@@ -428,12 +434,21 @@ fn memory_stats(ctx: &mut Ctx, _argv: &[Bytes]) -> Reply {
             s(&format!("db.{n}")),
             Reply::Map(vec![
                 (s("overhead.hashtable.main"), i(db.len() as u64 * 32 + 200)),
-                (s("overhead.hashtable.expires"), i(db.expires_count() as u64 * 32)),
+                (
+                    s("overhead.hashtable.expires"),
+                    i(db.expires_count() as u64 * 32),
+                ),
                 (s("overhead.hashtable.slot-to-keys"), i(0)),
             ]),
         ));
     }
-    let pct = |a: u64, b: u64| Reply::Double(if b == 0 { 0.0 } else { a as f64 * 100.0 / b as f64 });
+    let pct = |a: u64, b: u64| {
+        Reply::Double(if b == 0 {
+            0.0
+        } else {
+            a as f64 * 100.0 / b as f64
+        })
+    };
     pairs.extend([
         (s("overhead.total"), i(startup)),
         (s("keys.count"), i(keys as u64)),
@@ -484,4 +499,3 @@ fn memory_help(_ctx: &mut Ctx, _argv: &[Bytes]) -> Reply {
         ],
     )
 }
-

@@ -94,11 +94,7 @@ const SLOWLOG_SUBS: &[Command] = &[
         "Get the slow log's entries",
         "[count]",
     ),
-    Command::new("slowlog|len", 2, ADM, slowlog_len).doc(
-        "server",
-        "Get the slow log's length",
-        "",
-    ),
+    Command::new("slowlog|len", 2, ADM, slowlog_len).doc("server", "Get the slow log's length", ""),
     Command::new("slowlog|reset", 2, ADM, slowlog_reset).doc(
         "server",
         "Clear all entries from the slow log",
@@ -434,7 +430,10 @@ fn command_cdf(s: &crate::server::core::CommandStats) -> Reply {
         let top = hdr_highest(level);
         let cumulative: u64 = s.latency.range(..=top).map(|(_, n)| n).sum();
         if cumulative > prev {
-            buckets.push((Reply::Int((top / 1000) as i64), Reply::Int(cumulative as i64)));
+            buckets.push((
+                Reply::Int((top / 1000) as i64),
+                Reply::Int(cumulative as i64),
+            ));
         }
         prev = cumulative;
         level *= 2;

@@ -520,9 +520,7 @@ fn pause_holds(argv: &[Bytes], multi: Option<&[Vec<Bytes>]>) -> bool {
     };
     match multi {
         None => writes(argv),
-        Some(queued) => {
-            argv[0].eq_ignore_ascii_case(b"exec") && queued.iter().any(|q| writes(q))
-        }
+        Some(queued) => argv[0].eq_ignore_ascii_case(b"exec") && queued.iter().any(|q| writes(q)),
     }
 }
 
