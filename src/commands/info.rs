@@ -57,8 +57,9 @@ fn info(ctx: &mut Ctx, argv: &[Bytes]) -> Reply {
     for a in &argv[1..] {
         match lower(a).as_str() {
             "default" => wanted.extend(DEFAULT),
-            "all" => wanted.extend(ORDER.iter().filter(|s| **s != "modules")),
-            "everything" => wanted.extend(ORDER),
+            // Without modules, `everything` (all + module sections) is `all`.
+            "all" | "everything" => wanted.extend(ORDER),
+            "module_list" => wanted.push("modules"),
             s => {
                 if let Some(name) = ORDER.iter().find(|n| **n == s) {
                     wanted.push(name);
