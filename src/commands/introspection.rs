@@ -205,6 +205,35 @@ fn sds_size(len: usize) -> usize {
     alloc_size(hdr + len + 1)
 }
 
+/// Bytes one listpack entry takes: small integers are packed, strings carry a length header
+/// and every entry a back-length byte.
+fn lp_entry(e: &[u8]) -> usize {
+    if is_canonical_int(e) {
+        let n: i64 = std::str::from_utf8(e)
+            .ok()
+            .and_then(|t| t.parse().ok())
+            .unwrap_or(0);
+        return match n {
+            0..=127 => 2,
+            -4096..=4095 => 3,
+            -32768..=32767 => 4,
+            -8388608..=8388607 => 5,
+            -2147483648..=2147483647 => 6,
+            _ => 10,
+        };
+    }
+    let len = e.len();
+    let header = if len <= 63 {
+        1
+    } else if len <= 4095 {
+        2
+    } else {
+        5
+    };
+    let body = header + len;
+    body + if body < 128 { 1 } else if body < 16384 { 2 } else { 3 }
+}
+
 /// An estimate of the bytes a key and its value take (MEMORY USAGE), modelled on Redis's
 /// `objectComputeSize` with jemalloc size classes.
 pub fn memory_usage_of(key: &[u8], v: &Value) -> usize {
@@ -219,12 +248,12 @@ pub fn memory_usage_of(key: &[u8], v: &Value) -> usize {
             }
         }
         Value::List(l) => {
-            let bytes: usize = l.iter().map(|e| e.len() + 2).sum();
+            let bytes: usize = l.iter().map(|e| lp_entry(e)).sum();
             let nodes = l.len().div_ceil(128).max(1);
             16 + 48 + nodes * (32 + alloc_size(bytes / nodes + 7))
         }
         Value::Hash(h) => {
-            let bytes: usize = h.iter().map(|(k, v)| k.len() + v.len() + 4).sum();
+            let bytes: usize = h.iter().map(|(k, v)| lp_entry(k) + lp_entry(v)).sum();
             if encoding(v) == "listpack" {
                 16 + alloc_size(bytes + 7)
             } else {
@@ -237,7 +266,24 @@ pub fn memory_usage_of(key: &[u8], v: &Value) -> usize {
         }
         Value::Set(s) => {
             if encoding(v) == "intset" {
-                16 + alloc_size(8 + s.len() * 8)
+                let width = s
+                    .iter()
+                    .map(|m| {
+                        let n: i64 = std::str::from_utf8(m)
+                            .ok()
+                            .and_then(|t| t.parse().ok())
+                            .unwrap_or(0);
+                        if i16::try_from(n).is_ok() {
+                            2
+                        } else if i32::try_from(n).is_ok() {
+                            4
+                        } else {
+                            8
+                        }
+                    })
+                    .max()
+                    .unwrap_or(2);
+                16 + alloc_size(8 + s.len() * width)
             } else {
                 16 + 96
                     + s.iter().map(|m| 24 + sds_size(m.len())).sum::<usize>()
@@ -245,7 +291,13 @@ pub fn memory_usage_of(key: &[u8], v: &Value) -> usize {
             }
         }
         Value::ZSet(z) => {
-            let bytes: usize = z.members().map(|m| m.len() + 12).sum();
+            let bytes: usize = z
+                .iter()
+                .map(|(m, score)| {
+                    let text = crate::protocol::numbers::fmt_double(score);
+                    lp_entry(m) + lp_entry(text.as_bytes())
+                })
+                .sum();
             if encoding(v) == "listpack" {
                 16 + alloc_size(bytes + 7)
             } else {

@@ -316,6 +316,10 @@ impl World {
     pub fn kill_client(&mut self, id: ClientId) {
         if let Some(c) = self.clients.get_mut(&id) {
             c.closing = true;
+            // A killed client must not be handed data it will never read.
+            if let Some(b) = c.blocked.take() {
+                self.blocking.remove(id, b.db, &b.req.keys, b.req.deadline);
+            }
             self.mark_output(id);
         }
     }
