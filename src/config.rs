@@ -43,39 +43,85 @@ pub struct Args {
     pub maxclients: Option<u64>,
 }
 
-/// Parameters and their defaults, as CONFIG GET names them.
-const PARAMS: &[(&str, &str)] = &[
-    ("appendfsync", "always"),
-    ("appendonly", "yes"),
-    ("bind", "127.0.0.1"),
-    ("busy-reply-threshold", "5000"),
-    ("daemonize", "no"),
-    ("databases", "16"),
-    ("dbfilename", "dump.rdb"),
-    ("dir", "./data"),
-    ("hash-max-listpack-entries", "128"),
-    ("hash-max-listpack-value", "64"),
-    ("hz", "10"),
-    ("list-max-listpack-size", "-2"),
-    ("logfile", ""),
-    ("loglevel", "notice"),
-    ("maxclients", "10000"),
-    ("maxmemory", "0"),
-    ("maxmemory-policy", "noeviction"),
-    ("notify-keyspace-events", ""),
-    ("port", "6379"),
-    ("proto-max-bulk-len", "536870912"),
-    ("protected-mode", "no"),
-    ("requirepass", ""),
-    ("save", ""),
-    ("set-max-intset-entries", "512"),
-    ("slowlog-log-slower-than", "10000"),
-    ("slowlog-max-len", "128"),
-    ("storage-engine", "fjall"),
-    ("tcp-keepalive", "300"),
-    ("timeout", "0"),
-    ("zset-max-listpack-entries", "128"),
-    ("zset-max-listpack-value", "64"),
+/// How a parameter's value is checked (the error texts are Redis 7.0's `CONFIG SET` ones).
+#[derive(Clone, Copy)]
+enum Kind {
+    Bool,
+    Enum(&'static [&'static str]),
+    Int(i64, i64),
+    /// Byte counts that accept units (`1gb`).
+    Memory(i64, i64),
+    Str,
+    Save,
+    KeyspaceEvents,
+}
+
+const LONG_MAX: i64 = i64::MAX;
+const INT_MAX: i64 = i32::MAX as i64;
+
+/// Parameters, their defaults (Redis 7.0's built-in defaults) and their kinds, as CONFIG GET
+/// names them.
+const PARAMS: &[(&str, &str, Kind)] = &[
+    (
+        "appendfsync",
+        "always",
+        Kind::Enum(&["everysec", "always", "no"]),
+    ),
+    ("appendonly", "yes", Kind::Bool),
+    ("bind", "127.0.0.1", Kind::Str),
+    ("busy-reply-threshold", "5000", Kind::Int(0, LONG_MAX)),
+    ("daemonize", "no", Kind::Bool),
+    ("databases", "16", Kind::Int(1, INT_MAX)),
+    ("dbfilename", "dump.rdb", Kind::Str),
+    ("dir", "./data", Kind::Str),
+    ("hash-max-listpack-entries", "512", Kind::Int(0, LONG_MAX)),
+    ("hash-max-listpack-value", "64", Kind::Int(0, LONG_MAX)),
+    ("hz", "10", Kind::Int(0, INT_MAX)),
+    (
+        "list-max-listpack-size",
+        "-2",
+        Kind::Int(i32::MIN as i64, INT_MAX),
+    ),
+    ("logfile", "", Kind::Str),
+    (
+        "loglevel",
+        "notice",
+        Kind::Enum(&["debug", "verbose", "notice", "warning", "nothing"]),
+    ),
+    ("maxclients", "10000", Kind::Int(1, u32::MAX as i64)),
+    ("maxmemory", "0", Kind::Memory(0, LONG_MAX)),
+    (
+        "maxmemory-policy",
+        "noeviction",
+        Kind::Enum(&[
+            "volatile-lru",
+            "volatile-lfu",
+            "volatile-random",
+            "volatile-ttl",
+            "allkeys-lru",
+            "allkeys-lfu",
+            "allkeys-random",
+            "noeviction",
+        ]),
+    ),
+    ("notify-keyspace-events", "", Kind::KeyspaceEvents),
+    ("port", "6379", Kind::Int(0, 65535)),
+    (
+        "proto-max-bulk-len",
+        "536870912",
+        Kind::Memory(1024 * 1024, LONG_MAX),
+    ),
+    ("protected-mode", "no", Kind::Bool),
+    ("requirepass", "", Kind::Str),
+    ("save", "", Kind::Save),
+    ("set-max-intset-entries", "512", Kind::Int(0, LONG_MAX)),
+    ("slowlog-log-slower-than", "10000", Kind::Int(-1, LONG_MAX)),
+    ("slowlog-max-len", "128", Kind::Int(0, LONG_MAX)),
+    ("storage-engine", "fjall", Kind::Enum(&["fjall", "sled"])),
+    ("tcp-keepalive", "300", Kind::Int(0, INT_MAX)),
+    ("timeout", "0", Kind::Int(0, INT_MAX)),
+    ("zset-max-listpack-entries", "128", Kind::Int(0, LONG_MAX)),
+    ("zset-max-listpack-value", "64", Kind::Int(0, LONG_MAX)),
 ];
 
 /// Parameters fixed at startup.
@@ -85,11 +131,47 @@ const IMMUTABLE: &[&str] = &[
     "databases",
     "daemonize",
     "dir",
+    "logfile",
     "storage-engine",
 ];
 
 /// Old names CONFIG accepts for a parameter.
-const ALIASES: &[(&str, &str)] = &[("lua-time-limit", "busy-reply-threshold")];
+const ALIASES: &[(&str, &str)] = &[
+    ("lua-time-limit", "busy-reply-threshold"),
+    ("hash-max-ziplist-entries", "hash-max-listpack-entries"),
+    ("hash-max-ziplist-value", "hash-max-listpack-value"),
+    ("list-max-ziplist-size", "list-max-listpack-size"),
+    ("zset-max-ziplist-entries", "zset-max-listpack-entries"),
+    ("zset-max-ziplist-value", "zset-max-listpack-value"),
+];
+
+const EVENT_CLASSES: &str = "Ag$lshzxeKEtmdn";
+
+/// Redis's keyspaceEventsStringToFlags + FlagsToString: validates and normalizes `KEA` style
+/// event classes (`A` stands for `g$lshzxetd`).
+fn normalize_events(value: &str) -> Option<String> {
+    const ALL: &str = "g$lshzxetd";
+    let mut set = std::collections::HashSet::new();
+    for c in value.chars() {
+        if !EVENT_CLASSES.contains(c) {
+            return None;
+        }
+        if c == 'A' {
+            set.extend(ALL.chars());
+        } else {
+            set.insert(c);
+        }
+    }
+    let mut out = String::new();
+    if ALL.chars().all(|c| set.contains(&c)) {
+        out.push('A');
+    } else {
+        out.extend(ALL.chars().filter(|c| set.contains(c)));
+    }
+    // Redis 7.0 accepts `n` (new-key events) but does not print it back.
+    out.extend("KEm".chars().filter(|c| set.contains(c)));
+    Some(out)
+}
 
 #[derive(Debug, Clone)]
 pub struct Config {
@@ -102,7 +184,7 @@ impl Config {
         Config {
             values: PARAMS
                 .iter()
-                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .map(|(k, v, _)| (k.to_string(), v.to_string()))
                 .collect(),
             file: None,
         }
@@ -164,7 +246,28 @@ impl Config {
             .find(|(a, _)| *a == name)
             .map(|(_, c)| *c)
             .unwrap_or(name);
-        PARAMS.iter().find(|(k, _)| *k == name).map(|(k, _)| *k)
+        PARAMS
+            .iter()
+            .find(|(k, _, _)| *k == name)
+            .map(|(k, _, _)| *k)
+    }
+
+    /// Every name CONFIG GET patterns are matched against (aliases included), with the
+    /// parameter each stands for.
+    pub fn names() -> impl Iterator<Item = (&'static str, &'static str)> {
+        PARAMS
+            .iter()
+            .map(|(k, _, _)| (*k, *k))
+            .chain(ALIASES.iter().map(|(a, c)| (*a, *c)))
+    }
+
+    /// Why a parameter cannot be changed at runtime, if it cannot.
+    pub fn immutable_reason(name: &str) -> Option<&'static str> {
+        match name {
+            "dir" => Some("can't set protected config"),
+            n if IMMUTABLE.contains(&n) => Some("can't set immutable config"),
+            _ => None,
+        }
     }
 
     pub fn get(&self, name: &str) -> &str {
@@ -187,47 +290,65 @@ impl Config {
     pub fn set_checked(&mut self, name: &str, value: &str) -> Result<(), String> {
         let canon = Config::canonical(name)
             .ok_or_else(|| "Bad directive or wrong number of arguments".to_string())?;
-        let ok = match canon {
-            "appendfsync" => matches!(value, "always" | "everysec" | "no"),
-            "appendonly" | "daemonize" | "protected-mode" => matches!(value, "yes" | "no"),
-            "maxmemory-policy" => matches!(
-                value,
-                "noeviction"
-                    | "allkeys-lru"
-                    | "volatile-lru"
-                    | "allkeys-lfu"
-                    | "volatile-lfu"
-                    | "allkeys-random"
-                    | "volatile-random"
-                    | "volatile-ttl"
-            ),
-            "loglevel" => matches!(
-                value,
-                "debug" | "verbose" | "notice" | "warning" | "nothing"
-            ),
-            "port" => value.parse::<u16>().is_ok(),
-            "databases" => value
-                .parse::<usize>()
-                .is_ok_and(|d| (1..=1_000_000).contains(&d)),
-            "maxmemory" | "proto-max-bulk-len" => parse_memory(value).is_some(),
-            "storage-engine" => matches!(value, "fjall" | "sled"),
-            "bind"
-            | "dir"
-            | "logfile"
-            | "requirepass"
-            | "dbfilename"
-            | "notify-keyspace-events"
-            | "save" => true,
-            _ => value.parse::<i64>().is_ok(),
+        let kind = PARAMS
+            .iter()
+            .find(|(k, _, _)| *k == canon)
+            .map(|(_, _, kind)| *kind)
+            .unwrap_or(Kind::Str);
+        let range = |v: i64, min: i64, max: i64| {
+            if v < min || v > max {
+                Err(format!(
+                    "argument must be between {min} and {max} inclusive"
+                ))
+            } else {
+                Ok(v.to_string())
+            }
         };
-        if !ok {
-            return Err(format!(
-                "argument couldn't be parsed into an integer or is not valid: '{value}'"
-            ));
-        }
-        let stored = match canon {
-            "maxmemory" | "proto-max-bulk-len" => parse_memory(value).expect("checked").to_string(),
-            _ => value.to_string(),
+        let stored = match kind {
+            Kind::Bool => match value.to_ascii_lowercase().as_str() {
+                "yes" | "no" => value.to_ascii_lowercase(),
+                _ => return Err("argument must be 'yes' or 'no'".into()),
+            },
+            Kind::Enum(options) => {
+                let v = value.to_ascii_lowercase();
+                if !options.contains(&v.as_str()) {
+                    let shown: Vec<&str> = options
+                        .iter()
+                        .copied()
+                        .filter(|o| *o != "nothing")
+                        .collect();
+                    return Err(format!(
+                        "argument(s) must be one of the following: {}",
+                        shown.join(", ")
+                    ));
+                }
+                v
+            }
+            Kind::Int(min, max) => {
+                let v = crate::protocol::request::parse_i64(value.as_bytes())
+                    .ok_or_else(|| "argument couldn't be parsed into an integer".to_string())?;
+                range(v, min, max)?
+            }
+            Kind::Memory(min, max) => {
+                let v = parse_memory(value)
+                    .filter(|v| *v <= i64::MAX as u64)
+                    .ok_or_else(|| "argument must be a memory value".to_string())?;
+                range(v as i64, min, max)?
+            }
+            Kind::Str => value.to_string(),
+            Kind::Save => {
+                let parts: Vec<&str> = if value.is_empty() {
+                    vec![]
+                } else {
+                    value.split(' ').collect()
+                };
+                if !parts.len().is_multiple_of(2) || parts.iter().any(|p| p.parse::<u64>().is_err()) {
+                    return Err("Invalid save parameters".into());
+                }
+                parts.join(" ")
+            }
+            Kind::KeyspaceEvents => normalize_events(value)
+                .ok_or_else(|| format!("Invalid event class character. Use '{EVENT_CLASSES}'."))?,
         };
         self.values.insert(canon.to_string(), stored);
         Ok(())
@@ -236,7 +357,7 @@ impl Config {
     /// The file CONFIG REWRITE writes: every parameter that differs from its default.
     pub fn rewrite_text(&self) -> String {
         let mut out = String::from("# Written by Berth CONFIG REWRITE\n");
-        for (k, default) in PARAMS {
+        for (k, default, _) in PARAMS {
             let v = self.get(k);
             if v != *default {
                 out.push_str(&format!(

@@ -10,16 +10,16 @@ use crate::server::client::ReplyMode;
 pub const VERSION: &str = "7.0.15";
 
 pub const COMMANDS: &[Command] = &[
-    Command::new("ping", -1, F::FAST | F::STALE, ping).doc(
+    Command::new("ping", -1, F::FAST, ping).doc("connection", "Ping the server", "[message]"),
+    Command::new("echo", 2, F::LOADING | F::STALE | F::FAST, echo).doc(
         "connection",
-        "Ping the server",
-        "[message]",
+        "Echo the given string",
+        "message",
     ),
-    Command::new("echo", 2, F::FAST, echo).doc("connection", "Echo the given string", "message"),
     Command::new(
         "quit",
         -1,
-        F::ALLOW_BUSY | F::NO_AUTH | F::LOADING | F::STALE | F::FAST,
+        F::ALLOW_BUSY | F::NOSCRIPT | F::NO_AUTH | F::LOADING | F::STALE | F::FAST,
         quit,
     )
     .doc("connection", "Close the connection", ""),

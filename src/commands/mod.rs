@@ -5,8 +5,13 @@
 
 pub mod args;
 pub mod bits;
+pub mod client;
+pub mod command_docs;
+pub mod command_info;
+pub mod config_cmd;
 pub mod connection;
 pub mod hashes;
+pub mod info;
 pub mod introspection;
 pub mod keys;
 pub mod lists;

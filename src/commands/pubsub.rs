@@ -1,12 +1,310 @@
-//! pubsub commands.
+//! Pub/Sub: SUBSCRIBE, UNSUBSCRIBE, PSUBSCRIBE, PUNSUBSCRIBE, PUBLISH, PUBSUB.
+//!
+//! Subscriptions live in `World.pubsub` (name -> subscribers in subscription order) and in the
+//! client (`channels` / `patterns`). Frames are pushes: RESP3 `>`, RESP2 plain arrays.
 
-use crate::commands::Command;
+use bytes::{Bytes, BytesMut};
 
-pub const COMMANDS: &[Command] = &[];
+use super::server::subcommand_syntax_error;
+use super::{Command, Ctx, Flags as F};
+use crate::db::glob::glob_match;
+use crate::protocol::Reply;
+use crate::server::pubsub::PubSub;
+
+const PUBSUB_FLAGS: u32 = F::PUBSUB | F::NOSCRIPT | F::LOADING | F::STALE;
+
+pub const COMMANDS: &[Command] = &[
+    Command::new("subscribe", -2, PUBSUB_FLAGS, subscribe).doc(
+        "pubsub",
+        "Listen for messages published to the given channels",
+        "channel [channel ...]",
+    ),
+    Command::new("unsubscribe", -1, PUBSUB_FLAGS, unsubscribe).doc(
+        "pubsub",
+        "Stop listening for messages posted to the given channels",
+        "[channel [channel ...]]",
+    ),
+    Command::new("psubscribe", -2, PUBSUB_FLAGS, psubscribe).doc(
+        "pubsub",
+        "Listen for messages published to channels matching the given patterns",
+        "pattern [pattern ...]",
+    ),
+    Command::new("punsubscribe", -1, PUBSUB_FLAGS, punsubscribe).doc(
+        "pubsub",
+        "Stop listening for messages posted to channels matching the given patterns",
+        "[pattern [pattern ...]]",
+    ),
+    Command::new(
+        "publish",
+        3,
+        F::PUBSUB | F::LOADING | F::STALE | F::FAST,
+        publish,
+    )
+    .doc("pubsub", "Post a message to a channel", "channel message"),
+    Command::new("pubsub", -2, 0, super::server::container)
+        .subs(PUBSUB_SUBS)
+        .doc("pubsub", "A container for Pub/Sub commands", ""),
+];
+
+const PS: u32 = F::PUBSUB | F::LOADING | F::STALE;
+
+const PUBSUB_SUBS: &[Command] = &[
+    Command::new("pubsub|channels", -2, PS, pubsub_channels).doc(
+        "pubsub",
+        "List active channels",
+        "[pattern]",
+    ),
+    Command::new("pubsub|numpat", 2, PS, pubsub_numpat).doc(
+        "pubsub",
+        "Get the count of unique patterns pattern subscriptions",
+        "",
+    ),
+    Command::new("pubsub|numsub", -2, PS, pubsub_numsub).doc(
+        "pubsub",
+        "Get the count of subscribers for channels",
+        "[channel [channel ...]]",
+    ),
+    Command::new("pubsub|shardchannels", -2, PS, pubsub_shardchannels).doc(
+        "pubsub",
+        "List active shard channels",
+        "[pattern]",
+    ),
+    Command::new("pubsub|shardnumsub", -2, PS, pubsub_shardnumsub).doc(
+        "pubsub",
+        "Get the count of subscribers for shard channels",
+        "[shardchannel [shardchannel ...]]",
+    ),
+    Command::new("pubsub|help", 2, F::LOADING | F::STALE, pubsub_help).doc(
+        "pubsub",
+        "Show helpful text about the different subcommands",
+        "",
+    ),
+];
+
+fn frame(kind: &str, name: Option<&Bytes>, count: usize) -> Reply {
+    Reply::Push(vec![
+        Reply::bulk_str(kind),
+        name.map(|n| Reply::Bulk(n.clone())).unwrap_or(Reply::Nil),
+        Reply::Int(count as i64),
+    ])
+}
+
+/// Encodes several frames as one pre-encoded reply (they are separate replies on the wire).
+fn frames(ctx: &Ctx, items: Vec<Reply>) -> Reply {
+    if items.len() == 1 {
+        return items.into_iter().next().expect("one");
+    }
+    let mut out = BytesMut::new();
+    for r in items {
+        r.encode(&mut out, ctx.resp3);
+    }
+    Reply::Raw(out.freeze())
+}
+
+fn subscribe_generic(ctx: &mut Ctx, argv: &[Bytes], pattern: bool) -> Reply {
+    let id = ctx.client;
+    let mut out = Vec::new();
+    for name in &argv[1..] {
+        let c = ctx.w.clients.get_mut(&id).expect("client");
+        let set = if pattern {
+            &mut c.patterns
+        } else {
+            &mut c.channels
+        };
+        if set.insert(name.clone()) {
+            let map = if pattern {
+                &mut ctx.w.pubsub.patterns
+            } else {
+                &mut ctx.w.pubsub.channels
+            };
+            PubSub::subscribe(map, name, id);
+        }
+        let count = ctx.w.clients[&id].subscriptions();
+        let kind = if pattern { "psubscribe" } else { "subscribe" };
+        out.push(frame(kind, Some(name), count));
+    }
+    frames(ctx, out)
+}
+
+fn unsubscribe_generic(ctx: &mut Ctx, argv: &[Bytes], pattern: bool) -> Reply {
+    let id = ctx.client;
+    let kind = if pattern {
+        "punsubscribe"
+    } else {
+        "unsubscribe"
+    };
+    let names: Vec<Bytes> = if argv.len() > 1 {
+        argv[1..].to_vec()
+    } else {
+        let c = &ctx.w.clients[&id];
+        let set = if pattern { &c.patterns } else { &c.channels };
+        set.iter().cloned().collect()
+    };
+    let mut out = Vec::new();
+    for name in &names {
+        let c = ctx.w.clients.get_mut(&id).expect("client");
+        let set = if pattern {
+            &mut c.patterns
+        } else {
+            &mut c.channels
+        };
+        if set.remove(name) {
+            let map = if pattern {
+                &mut ctx.w.pubsub.patterns
+            } else {
+                &mut ctx.w.pubsub.channels
+            };
+            PubSub::unsubscribe(map, name, id);
+        }
+        let count = ctx.w.clients[&id].subscriptions();
+        out.push(frame(kind, Some(name), count));
+    }
+    if out.is_empty() {
+        let count = ctx.w.clients[&id].subscriptions();
+        out.push(frame(kind, None, count));
+    }
+    frames(ctx, out)
+}
+
+fn subscribe(ctx: &mut Ctx, argv: &[Bytes]) -> Reply {
+    subscribe_generic(ctx, argv, false)
+}
+
+fn psubscribe(ctx: &mut Ctx, argv: &[Bytes]) -> Reply {
+    subscribe_generic(ctx, argv, true)
+}
+
+fn unsubscribe(ctx: &mut Ctx, argv: &[Bytes]) -> Reply {
+    unsubscribe_generic(ctx, argv, false)
+}
+
+fn punsubscribe(ctx: &mut Ctx, argv: &[Bytes]) -> Reply {
+    unsubscribe_generic(ctx, argv, true)
+}
+
+/// Delivers a message to channel subscribers, then to matching pattern subscribers; returns
+/// how many deliveries were made.
+pub fn publish_message(ctx: &mut Ctx, channel: &Bytes, message: &Bytes) -> usize {
+    let mut n = 0;
+    let subs = ctx
+        .w
+        .pubsub
+        .channels
+        .get(channel)
+        .cloned()
+        .unwrap_or_default();
+    for id in subs {
+        if let Some(c) = ctx.w.clients.get_mut(&id) {
+            Reply::Push(vec![
+                Reply::bulk_str("message"),
+                Reply::Bulk(channel.clone()),
+                Reply::Bulk(message.clone()),
+            ])
+            .encode(&mut c.out, c.resp3);
+            ctx.w.mark_output(id);
+            n += 1;
+        }
+    }
+    if ctx.w.pubsub.patterns.is_empty() {
+        return n;
+    }
+    let matching: Vec<(Bytes, Vec<u64>)> = ctx
+        .w
+        .pubsub
+        .patterns
+        .iter()
+        .filter(|(p, _)| glob_match(p, channel, false))
+        .map(|(p, ids)| (p.clone(), ids.clone()))
+        .collect();
+    for (pattern, ids) in matching {
+        for id in ids {
+            if let Some(c) = ctx.w.clients.get_mut(&id) {
+                Reply::Push(vec![
+                    Reply::bulk_str("pmessage"),
+                    Reply::Bulk(pattern.clone()),
+                    Reply::Bulk(channel.clone()),
+                    Reply::Bulk(message.clone()),
+                ])
+                .encode(&mut c.out, c.resp3);
+                ctx.w.mark_output(id);
+                n += 1;
+            }
+        }
+    }
+    n
+}
+
+fn publish(ctx: &mut Ctx, argv: &[Bytes]) -> Reply {
+    Reply::Int(publish_message(ctx, &argv[1], &argv[2]) as i64)
+}
+
+fn pubsub_channels(ctx: &mut Ctx, argv: &[Bytes]) -> Reply {
+    if argv.len() > 3 {
+        return subcommand_syntax_error(argv);
+    }
+    let pat = argv.get(2);
+    Reply::bulks(
+        ctx.w
+            .pubsub
+            .channels
+            .keys()
+            .filter(|ch| pat.is_none_or(|p| glob_match(p, ch, false)))
+            .cloned(),
+    )
+}
+
+fn pubsub_numpat(ctx: &mut Ctx, _argv: &[Bytes]) -> Reply {
+    Reply::Int(ctx.w.pubsub.patterns.len() as i64)
+}
+
+fn pubsub_numsub(ctx: &mut Ctx, argv: &[Bytes]) -> Reply {
+    let mut out = Vec::new();
+    for ch in &argv[2..] {
+        let n = ctx.w.pubsub.channels.get(ch).map_or(0, |v| v.len());
+        out.push(Reply::Bulk(ch.clone()));
+        out.push(Reply::Int(n as i64));
+    }
+    Reply::Array(out)
+}
+
+fn pubsub_shardchannels(_ctx: &mut Ctx, argv: &[Bytes]) -> Reply {
+    if argv.len() > 3 {
+        return subcommand_syntax_error(argv);
+    }
+    // Sharded pub/sub (SSUBSCRIBE) does not exist here, so there are never shard channels.
+    Reply::Array(vec![])
+}
+
+fn pubsub_shardnumsub(_ctx: &mut Ctx, argv: &[Bytes]) -> Reply {
+    let mut out = Vec::new();
+    for ch in &argv[2..] {
+        out.push(Reply::Bulk(ch.clone()));
+        out.push(Reply::Int(0));
+    }
+    Reply::Array(out)
+}
+
+fn pubsub_help(_ctx: &mut Ctx, _argv: &[Bytes]) -> Reply {
+    super::server::help(
+        "PUBSUB",
+        &[
+            "CHANNELS [<pattern>]",
+            "    Return the currently active channels matching a <pattern> (default: '*').",
+            "NUMPAT",
+            "    Return number of subscriptions to patterns.",
+            "NUMSUB [<channel> ...]",
+            "    Return the number of subscribers for the specified channels, excluding",
+            "    pattern subscriptions(default: no channels).",
+            "SHARDCHANNELS [<pattern>]",
+            "    Return the currently active shard level channels matching a <pattern> (default: '*').",
+            "SHARDNUMSUB [<shardchannel> ...]",
+            "    Return the number of subscribers for the specified shard level channel(s)",
+        ],
+    )
+}
 
 /// Drops every channel and pattern subscription of the client (RESET), without replies.
 pub fn unsubscribe_all(ctx: &mut crate::commands::Ctx) {
-    use crate::server::pubsub::PubSub;
     let id = ctx.client;
     let Some(c) = ctx.w.clients.get_mut(&id) else {
         return;

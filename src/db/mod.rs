@@ -130,6 +130,13 @@ impl Db {
         self.map.get(key).filter(|e| !Self::is_expired(e, self.now))
     }
 
+    /// True if the key is still stored but its time has passed (not yet lazily deleted).
+    pub fn has_expired_entry(&self, key: &[u8]) -> bool {
+        self.map
+            .get(key)
+            .is_some_and(|e| Self::is_expired(e, self.now))
+    }
+
     pub fn get(&mut self, key: &[u8]) -> Option<&Value> {
         self.entry(key).map(|e| &e.value)
     }

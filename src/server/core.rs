@@ -23,6 +23,23 @@ pub struct CommandStats {
     pub calls: u64,
     pub usec: u64,
     pub failed: u64,
+    /// Refused before running (arity, NOAUTH, ...): INFO commandstats `rejected_calls`.
+    pub rejected: u64,
+    /// Run times in nanoseconds, by HdrHistogram bucket (lowest equivalent value, 2
+    /// significant digits as Redis configures it): INFO latencystats, LATENCY HISTOGRAM.
+    pub latency: std::collections::BTreeMap<u64, u64>,
+}
+
+/// The lowest value of the HdrHistogram bucket `ns` falls in (2 significant digits).
+pub fn hdr_lowest(ns: u64) -> u64 {
+    let bucket = (63 - (ns | 255).leading_zeros()) - 7;
+    (ns >> bucket) << bucket
+}
+
+/// The highest value that falls in the same HdrHistogram bucket as `ns`.
+pub fn hdr_highest(ns: u64) -> u64 {
+    let bucket = (63 - (ns | 255).leading_zeros()) - 7;
+    hdr_lowest(ns) + (1u64 << bucket) - 1
 }
 
 #[derive(Default)]
@@ -36,6 +53,8 @@ pub struct Stats {
     pub keyspace_misses: u64,
     pub net_input_bytes: u64,
     pub net_output_bytes: u64,
+    /// Error replies by their code (`ERR`, `WRONGTYPE`): INFO errorstats.
+    pub errors: HashMap<String, u64>,
 }
 
 impl Stats {
@@ -44,9 +63,26 @@ impl Stats {
         let s = self.commands.entry(name).or_default();
         s.calls += 1;
         s.usec += usec;
+        *s.latency.entry(hdr_lowest(usec.max(1) * 1000)).or_default() += 1;
         if failed {
             s.failed += 1;
         }
+    }
+
+    /// Counts an error reply under its code (the text before the first space).
+    pub fn record_error(&mut self, text: &str) {
+        let code = text.split(' ').next().unwrap_or("ERR");
+        if let Some(n) = self.errors.get_mut(code) {
+            *n += 1;
+        } else if self.errors.len() < 128 {
+            self.errors.insert(code.to_string(), 1);
+        }
+    }
+
+    /// Counts a command refused before it ran.
+    pub fn record_rejected(&mut self, name: &'static str) {
+        self.rejected_calls += 1;
+        self.commands.entry(name).or_default().rejected += 1;
     }
 }
 
@@ -79,6 +115,11 @@ pub struct World {
     /// While a blocked client is re-run because a key received data: that (db, key). Redis
     /// serves a waiter from the key that became ready, not from its first non-empty key.
     pub serving_key: Option<(usize, Bytes)>,
+    /// CLIENT PAUSE: until when (unix ms), and whether every command waits or only writes.
+    pub pause: Option<(i64, bool)>,
+    /// Clients holding commands back because of a pause.
+    paused_clients: Vec<ClientId>,
+    monitor_self: Vec<(ClientId, String)>,
     ready: VecDeque<(usize, Bytes)>,
     ready_set: HashSet<(usize, Bytes)>,
     with_output: Vec<ClientId>,
@@ -105,6 +146,9 @@ impl World {
             monitors: Vec::new(),
             shutdown: false,
             serving_key: None,
+            pause: None,
+            paused_clients: Vec::new(),
+            monitor_self: Vec::new(),
             ready: VecDeque::new(),
             ready_set: HashSet::new(),
             with_output: Vec::new(),
@@ -144,6 +188,9 @@ impl World {
         let now = now_ms();
         let mut next = self.last_expire_cycle + 100;
         if let Some(t) = self.blocking.next_deadline() {
+            next = next.min(t);
+        }
+        if let Some((t, _)) = self.pause {
             next = next.min(t);
         }
         Duration::from_millis((next - now).clamp(0, 100) as u64)
@@ -191,6 +238,16 @@ impl World {
             let Some(argv) = c.pending.pop_front() else {
                 break;
             };
+            if let Some((_, all)) = self.pause {
+                if all || pause_holds(&argv, c.multi.as_deref()) {
+                    let c = self.clients.get_mut(&id).expect("client");
+                    c.pending.push_front(argv);
+                    if !self.paused_clients.contains(&id) {
+                        self.paused_clients.push(id);
+                    }
+                    return;
+                }
+            }
             dispatch::execute(self, id, argv);
             self.serve_ready();
         }
@@ -202,6 +259,24 @@ impl World {
             c.closing = true;
             self.mark_output(id);
         }
+    }
+
+    /// CLIENT PAUSE: holds back every command (or only writes) until `until`; a longer or
+    /// stricter pause already in place is kept, as in Redis.
+    pub fn pause_clients(&mut self, until: i64, all: bool) {
+        self.pause = Some(match self.pause {
+            Some((t, a)) => (t.max(until), a || all),
+            None => (until, all),
+        });
+    }
+
+    /// Ends a pause and runs the commands it held back, oldest paused client first.
+    pub fn unpause_clients(&mut self) {
+        self.pause = None;
+        for id in std::mem::take(&mut self.paused_clients) {
+            self.run_client(id);
+        }
+        self.serve_ready();
     }
 
     pub fn mark_output(&mut self, id: ClientId) {
@@ -251,6 +326,10 @@ impl World {
     pub fn kill_client(&mut self, id: ClientId) {
         if let Some(c) = self.clients.get_mut(&id) {
             c.closing = true;
+            // A killed client must not be handed data it will never read.
+            if let Some(b) = c.blocked.take() {
+                self.blocking.remove(id, b.db, &b.req.keys, b.req.deadline);
+            }
             self.mark_output(id);
         }
     }
@@ -355,6 +434,9 @@ impl World {
 
     fn timers(&mut self) {
         let now = now_ms();
+        if self.pause.is_some_and(|(t, _)| t <= now) {
+            self.unpause_clients();
+        }
         for id in self.blocking.expired(now) {
             let reply = match self.clients.get(&id).and_then(|c| c.blocked.as_ref()) {
                 Some(b) => b.req.timeout_reply.clone(),
@@ -397,10 +479,22 @@ impl World {
         }
         for id in self.monitors.clone() {
             if id == from {
+                // A monitor sees its own commands too, after their replies.
+                self.monitor_self.push((id, line.clone()));
                 continue;
             }
             if let Some(c) = self.clients.get_mut(&id) {
                 Reply::Status(line.clone()).encode(&mut c.out, c.resp3);
+                self.with_output.push(id);
+            }
+        }
+    }
+
+    /// Writes the MONITOR lines of a monitoring client's own command, after its reply.
+    pub fn flush_monitor_self(&mut self) {
+        for (id, line) in std::mem::take(&mut self.monitor_self) {
+            if let Some(c) = self.clients.get_mut(&id) {
+                Reply::Status(line).encode(&mut c.out, c.resp3);
                 self.with_output.push(id);
             }
         }
@@ -420,7 +514,7 @@ impl World {
             id: self.slowlog_next_id,
             time: now_ms() / 1000,
             micros,
-            argv: argv.iter().take(32).cloned().collect(),
+            argv: slowlog_argv(argv),
             addr,
             name,
         };
@@ -429,6 +523,46 @@ impl World {
         let max = self.config.get_i64("slowlog-max-len").max(0) as usize;
         self.slowlog.truncate(max);
     }
+}
+
+/// Whether a CLIENT PAUSE WRITE holds this command back: writes and commands that may
+/// replicate (scripts, PUBLISH), as Redis's `blockPostponeClient` decides.
+/// Inside MULTI only EXEC is held, when the transaction writes.
+fn pause_holds(argv: &[Bytes], multi: Option<&[Vec<Bytes>]>) -> bool {
+    use crate::commands::Flags;
+    let writes = |argv: &[Bytes]| match table::resolve(argv) {
+        table::Resolved::Found(cmd) => cmd.has(Flags::WRITE | Flags::MAY_REPLICATE),
+        _ => false,
+    };
+    match multi {
+        None => writes(argv),
+        Some(queued) => argv[0].eq_ignore_ascii_case(b"exec") && queued.iter().any(|q| writes(q)),
+    }
+}
+
+/// Arguments as SLOWLOG keeps them: at most 32 (the last then says how many more) and each cut
+/// to 128 bytes.
+fn slowlog_argv(argv: &[Bytes]) -> Vec<Bytes> {
+    let keep = if argv.len() > 32 { 31 } else { argv.len() };
+    let mut out: Vec<Bytes> = argv[..keep]
+        .iter()
+        .map(|a| {
+            if a.len() > 128 {
+                let mut v = a[..128].to_vec();
+                v.extend_from_slice(format!("... ({} more bytes)", a.len() - 128).as_bytes());
+                Bytes::from(v)
+            } else {
+                a.clone()
+            }
+        })
+        .collect();
+    if argv.len() > 32 {
+        out.push(Bytes::from(format!(
+            "... ({} more arguments)",
+            argv.len() - 31
+        )));
+    }
+    out
 }
 
 /// `sdscatrepr`: a quoted, escaped rendering of a string (MONITOR, CLIENT LIST).

@@ -19,10 +19,33 @@ pub fn execute(w: &mut World, id: ClientId, argv: Vec<Bytes>) {
     let cmd = match check(w, id, &argv) {
         Ok(cmd) => cmd,
         Err(reply) => {
-            w.stats.rejected_calls += 1;
+            match table::resolve(&argv) {
+                Resolved::Found(c) => w.stats.record_rejected(c.name),
+                _ => w.stats.rejected_calls += 1,
+            }
+            if let Reply::Error(e) = &reply {
+                w.stats.record_error(e);
+            }
+            let mut reply = reply;
             if let Some(c) = w.clients.get_mut(&id) {
                 if c.multi.is_some() {
                     c.multi_failed = true;
+                }
+                // A refused EXEC discards any transaction, saying why (execCommandAbort).
+                if argv[0].eq_ignore_ascii_case(b"exec") {
+                    c.multi = None;
+                    c.multi_failed = false;
+                    c.watch_dirty = false;
+                    let watched = std::mem::take(&mut c.watched);
+                    for k in &watched {
+                        w.unwatch_key(id, k);
+                    }
+                    if let Reply::Error(e) = &reply {
+                        let why = e.strip_prefix("ERR ").unwrap_or(e);
+                        reply = Reply::err(format!(
+                            "EXECABORT Transaction discarded because of: {why}"
+                        ));
+                    }
                 }
             }
             write_reply(w, id, &reply);
@@ -45,6 +68,7 @@ pub fn execute(w: &mut World, id: ClientId, argv: Vec<Bytes>) {
         Some(req) => w.block_client(id, argv, req),
         None => write_reply(w, id, &reply),
     }
+    w.flush_monitor_self();
 }
 
 /// Redis's processCommand checks, in its order; the error reply if one fails.
@@ -158,10 +182,15 @@ fn run(ctx: &mut Ctx, cmd: &'static Command, argv: &[Bytes]) -> (Reply, Option<B
     let block = ctx.block.take();
     if block.is_none() {
         ctx.w.stats.record(cmd.name, micros, reply.is_error());
+        if let Reply::Error(e) = &reply {
+            ctx.w.stats.record_error(e);
+        }
         if !cmd.has(Flags::SKIP_MONITOR | Flags::ADMIN) {
             ctx.w.feed_monitors(ctx.client, ctx.db, argv);
         }
-        ctx.w.slowlog_check(ctx.client, argv, micros);
+        if !cmd.has(Flags::SKIP_SLOWLOG) {
+            ctx.w.slowlog_check(ctx.client, argv, micros);
+        }
     }
     (reply, block)
 }

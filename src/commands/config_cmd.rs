@@ -1,0 +1,145 @@
+//! CONFIG GET / SET / RESETSTAT / REWRITE / HELP over the parameter table in `config.rs`.
+
+use bytes::Bytes;
+
+use super::server::help;
+use super::{Command, Ctx, Flags as F};
+use crate::config::Config;
+use crate::db::glob::glob_match;
+use crate::protocol::Reply;
+
+const ADM: u32 = F::ADMIN | F::NOSCRIPT | F::LOADING | F::STALE;
+
+pub const SUBS: &[Command] = &[
+    Command::new("config|get", -3, ADM, config_get).doc(
+        "server",
+        "Get the values of configuration parameters",
+        "parameter [parameter ...]",
+    ),
+    Command::new("config|set", -4, ADM, config_set).doc(
+        "server",
+        "Set configuration parameters to the given values",
+        "parameter value [parameter value ...]",
+    ),
+    Command::new("config|resetstat", 2, ADM, config_resetstat).doc(
+        "server",
+        "Reset the stats returned by INFO",
+        "",
+    ),
+    Command::new("config|rewrite", 2, ADM, config_rewrite).doc(
+        "server",
+        "Rewrite the configuration file with the in memory configuration",
+        "",
+    ),
+    Command::new("config|help", 2, F::LOADING | F::STALE, config_help).doc(
+        "server",
+        "Show helpful text about the different subcommands",
+        "",
+    ),
+];
+
+fn config_get(ctx: &mut Ctx, argv: &[Bytes]) -> Reply {
+    // (name as replied, canonical parameter), without repeats of a parameter.
+    let mut matched: Vec<(String, &'static str)> = Vec::new();
+    for arg in &argv[2..] {
+        let text = String::from_utf8_lossy(arg).into_owned();
+        if !arg.iter().any(|c| matches!(c, b'[' | b'*' | b'?')) {
+            let Some(canon) = Config::canonical(&text.to_ascii_lowercase()) else {
+                continue;
+            };
+            if !matched.iter().any(|(n, _)| n.eq_ignore_ascii_case(&text)) {
+                matched.push((text, canon));
+            }
+            continue;
+        }
+        for (name, canon) in Config::names() {
+            if matched.iter().any(|(n, _)| n == name) {
+                continue;
+            }
+            if glob_match(arg, name.as_bytes(), true) {
+                matched.push((name.to_string(), canon));
+            }
+        }
+    }
+    Reply::Map(
+        matched
+            .into_iter()
+            .map(|(name, canon)| {
+                (
+                    Reply::bulk_str(&name),
+                    Reply::bulk_str(ctx.w.config.get(canon)),
+                )
+            })
+            .collect(),
+    )
+}
+
+fn set_failed(arg: &str, why: &str) -> Reply {
+    Reply::err(format!(
+        "ERR CONFIG SET failed (possibly related to argument '{arg}') - {why}"
+    ))
+}
+
+fn config_set(ctx: &mut Ctx, argv: &[Bytes]) -> Reply {
+    if !argv.len().is_multiple_of(2) {
+        return Reply::err(super::args::SYNTAX);
+    }
+    let mut pairs: Vec<(String, &'static str, String)> = Vec::new();
+    for pair in argv[2..].chunks(2) {
+        let name = String::from_utf8_lossy(&pair[0]).into_owned();
+        let Some(canon) = Config::canonical(&name.to_ascii_lowercase()) else {
+            return Reply::err(format!(
+                "ERR Unknown option or number of arguments for CONFIG SET - '{name}'"
+            ));
+        };
+        if let Some(why) = Config::immutable_reason(canon) {
+            return set_failed(&name, why);
+        }
+        // Redis compares names (an alias and its parameter are different entries).
+        if pairs.iter().any(|(n, _, _)| n.eq_ignore_ascii_case(&name)) {
+            return set_failed(&name, "duplicate parameter");
+        }
+        let value = String::from_utf8_lossy(&pair[1]).into_owned();
+        pairs.push((name, canon, value));
+    }
+    // All or nothing: on a bad value, restore what was set before it.
+    let saved = ctx.w.config.clone();
+    for (name, canon, value) in &pairs {
+        if let Err(why) = ctx.w.config.set_checked(canon, value) {
+            ctx.w.config = saved;
+            return set_failed(name, &why);
+        }
+    }
+    Reply::ok()
+}
+
+fn config_resetstat(ctx: &mut Ctx, _argv: &[Bytes]) -> Reply {
+    ctx.w.stats = Default::default();
+    Reply::ok()
+}
+
+fn config_rewrite(ctx: &mut Ctx, _argv: &[Bytes]) -> Reply {
+    let Some(path) = ctx.w.config.file.clone() else {
+        return Reply::err("ERR The server is running without a config file");
+    };
+    match std::fs::write(&path, ctx.w.config.rewrite_text()) {
+        Ok(()) => Reply::ok(),
+        Err(e) => Reply::err(format!("ERR Rewriting config file: {e}")),
+    }
+}
+
+fn config_help(_ctx: &mut Ctx, _argv: &[Bytes]) -> Reply {
+    help(
+        "CONFIG",
+        &[
+            "GET <pattern>",
+            "    Return parameters matching the glob-like <pattern> and their values.",
+            "SET <directive> <value>",
+            "    Set the configuration <directive> to <value>.",
+            "RESETSTAT",
+            "    Reset statistics reported by the INFO command.",
+            "REWRITE",
+            "    Rewrite the configuration file.",
+        ],
+    )
+}
