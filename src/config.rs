@@ -342,7 +342,8 @@ impl Config {
                 } else {
                     value.split(' ').collect()
                 };
-                if !parts.len().is_multiple_of(2) || parts.iter().any(|p| p.parse::<u64>().is_err()) {
+                if !parts.len().is_multiple_of(2) || parts.iter().any(|p| p.parse::<u64>().is_err())
+                {
                     return Err("Invalid save parameters".into());
                 }
                 parts.join(" ")

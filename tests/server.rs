@@ -35,13 +35,20 @@ impl Server {
             assert!(Instant::now() < deadline, "berth did not start");
             std::thread::sleep(Duration::from_millis(20));
         }
-        Server { child, port, _dir: TempDir(dir) }
+        Server {
+            child,
+            port,
+            _dir: TempDir(dir),
+        }
     }
 
     fn connect(&self) -> Conn {
         let s = TcpStream::connect(("127.0.0.1", self.port)).unwrap();
         s.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
-        Conn { r: BufReader::new(s.try_clone().unwrap()), w: s }
+        Conn {
+            r: BufReader::new(s.try_clone().unwrap()),
+            w: s,
+        }
     }
 }
 
@@ -53,7 +60,11 @@ impl Drop for Server {
 }
 
 fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
 }
 
 struct Conn {
@@ -110,7 +121,11 @@ fn ping_and_pipelines_of_thousands() {
     assert_eq!(c.cmd(&["PING"]), "+PONG\r\n");
     let mut batch = String::new();
     for i in 0..5000 {
-        batch.push_str(&format!("*2\r\n$4\r\nECHO\r\n${}\r\n{}\r\n", i.to_string().len(), i));
+        batch.push_str(&format!(
+            "*2\r\n$4\r\nECHO\r\n${}\r\n{}\r\n",
+            i.to_string().len(),
+            i
+        ));
     }
     c.w.write_all(batch.as_bytes()).unwrap();
     for i in 0..5000 {
@@ -127,7 +142,11 @@ fn protocol_error_closes_only_that_connection() {
     bad.w.write_all(b"*1\r\n+oops\r\n").unwrap();
     assert_eq!(bad.read(), "-ERR Protocol error: expected '$', got '+'\r\n");
     let mut rest = Vec::new();
-    assert_eq!(bad.r.read_to_end(&mut rest).unwrap(), 0, "connection must be closed");
+    assert_eq!(
+        bad.r.read_to_end(&mut rest).unwrap(),
+        0,
+        "connection must be closed"
+    );
     assert_eq!(good.cmd(&["PING"]), "+PONG\r\n");
 }
 

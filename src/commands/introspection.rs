@@ -231,7 +231,13 @@ fn lp_entry(e: &[u8]) -> usize {
         5
     };
     let body = header + len;
-    body + if body < 128 { 1 } else if body < 16384 { 2 } else { 3 }
+    body + if body < 128 {
+        1
+    } else if body < 16384 {
+        2
+    } else {
+        3
+    }
 }
 
 /// An estimate of the bytes a key and its value take (MEMORY USAGE), modelled on Redis's

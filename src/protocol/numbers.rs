@@ -123,5 +123,4 @@ mod tests {
         assert_eq!(parse_f64(b"0x10"), Some(16.0));
         assert_eq!(parse_f64(b"abc"), None);
     }
-
 }

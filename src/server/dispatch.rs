@@ -53,15 +53,15 @@ pub fn execute(w: &mut World, id: ClientId, argv: Vec<Bytes>) {
         }
     };
     let client = w.clients.get_mut(&id).expect("client");
-    if client.multi.is_some()
-        && !matches!(
+    if let Some(queue) = client.multi.as_mut() {
+        if !matches!(
             cmd.name,
             "exec" | "discard" | "multi" | "watch" | "quit" | "reset"
-        )
-    {
-        client.multi.as_mut().expect("multi").push(argv);
-        write_reply(w, id, &Reply::status("QUEUED"));
-        return;
+        ) {
+            queue.push(argv);
+            write_reply(w, id, &Reply::status("QUEUED"));
+            return;
+        }
     }
     let (reply, block) = call(w, id, cmd, &argv, true);
     match block {
