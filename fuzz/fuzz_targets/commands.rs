@@ -37,12 +37,16 @@ fuzz_target!(|data: &[u8]| {
             out.extend_from_slice(&d);
         }
     }
-    // RESP3's decoder reads RESP2 too; a client may have switched with HELLO 3.
+    // Each reply must decode as RESP2 or (after HELLO 3) RESP3.
     let mut rest = &out[..];
     while !rest.is_empty() {
-        match redis_protocol::resp3::decode::complete::decode(rest) {
-            Ok(Some((_, used))) => rest = &rest[used..],
-            other => panic!("invalid reply bytes {:?}: {:?}", other.map(|_| ()), &rest[..rest.len().min(80)]),
-        }
+        let used = match redis_protocol::resp2::decode::decode(rest) {
+            Ok(Some((_, used))) => used,
+            _ => match redis_protocol::resp3::decode::complete::decode(rest) {
+                Ok(Some((_, used))) => used,
+                other => panic!("invalid reply {:?}: {:?}", other.map(|_| ()), &rest[..rest.len().min(80)]),
+            },
+        };
+        rest = &rest[used..];
     }
 });
