@@ -1,0 +1,43 @@
+#!/usr/bin/env bash
+# Runs every client-compatibility suite against a freshly built berth, installing each suite's
+# pinned dependencies first, and prints a pass/fail line per suite. Exits non-zero if any failed.
+# Usage: compat/run.sh [suite ...]   (suites: python-redis-py python-rq python-celery)
+set -uo pipefail
+here="$(cd "$(dirname "$0")" && pwd)"
+export BERTH_BIN="${BERTH_BIN:-$here/../target/debug/berth}"
+[ -x "$BERTH_BIN" ] || { echo "compat: $BERTH_BIN not built (run cargo build)"; exit 1; }
+
+python_env() {
+  local venv="$here/python/.venv"
+  if [ ! -x "$venv/bin/python" ] || ! cmp -s "$here/python/requirements.txt" "$venv/requirements.txt"; then
+    rm -rf "$venv"
+    python3 -m venv "$venv" && "$venv/bin/pip" install -q -r "$here/python/requirements.txt" \
+      && cp "$here/python/requirements.txt" "$venv/requirements.txt"
+  fi
+}
+
+suite_cmd() {
+  case "$1" in
+    python-redis-py) echo "$here/python/.venv/bin/python -m unittest -v test_redis_py" ;;
+    python-rq) echo "$here/python/.venv/bin/python -m unittest -v test_rq" ;;
+    python-celery) echo "$here/python/.venv/bin/python -m unittest -v test_celery" ;;
+  esac
+}
+
+suites=("$@")
+[ ${#suites[@]} -gt 0 ] || suites=(python-redis-py python-rq python-celery)
+python_env || { echo "compat: installing python dependencies failed"; exit 1; }
+results=()
+status=0
+for s in "${suites[@]}"; do
+  echo "--- compat: $s"
+  if (cd "$here/python" && timeout 600 $(suite_cmd "$s")); then
+    results+=("PASS $s")
+  else
+    results+=("FAIL $s")
+    status=1
+  fi
+done
+echo
+printf 'compat %s\n' "${results[@]}"
+exit $status
