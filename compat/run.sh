@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Runs every client-compatibility suite against a freshly built berth, installing each suite's
 # pinned dependencies first, and prints a pass/fail line per suite. Exits non-zero if any failed.
-# Usage: compat/run.sh [suite ...]   (suites: python-redis-py python-rq python-celery)
+# Usage: compat/run.sh [suite ...]   (suites: python-redis-py python-rq python-celery sidekiq)
+# COMPAT_SERVER=redis runs the suites against Debian's redis-server instead, to check the suites.
 set -uo pipefail
 here="$(cd "$(dirname "$0")" && pwd)"
 export BERTH_BIN="${BERTH_BIN:-$here/../target/debug/berth}"
@@ -21,17 +22,19 @@ suite_cmd() {
     python-redis-py) echo "$here/python/.venv/bin/python -m unittest -v test_redis_py" ;;
     python-rq) echo "$here/python/.venv/bin/python -m unittest -v test_rq" ;;
     python-celery) echo "$here/python/.venv/bin/python -m unittest -v test_celery" ;;
+    sidekiq) echo "ruby $here/sidekiq/test_sidekiq.rb" ;;
   esac
 }
 
 suites=("$@")
-[ ${#suites[@]} -gt 0 ] || suites=(python-redis-py python-rq python-celery)
+[ ${#suites[@]} -gt 0 ] || suites=(python-redis-py python-rq python-celery sidekiq)
 python_env || { echo "compat: installing python dependencies failed"; exit 1; }
 results=()
 status=0
 for s in "${suites[@]}"; do
   echo "--- compat: $s"
-  if (cd "$here/python" && timeout 600 $(suite_cmd "$s")); then
+  dir="$here/python"; [ "$s" = sidekiq ] && dir="$here/sidekiq"
+  if (cd "$dir" && timeout 600 $(suite_cmd "$s")); then
     results+=("PASS $s")
   else
     results+=("FAIL $s")
