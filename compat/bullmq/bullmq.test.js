@@ -1,0 +1,219 @@
+// BullMQ 6.7.0 with ioredis 6 (RESP3 via HELLO 3) against a real berth.
+const test = require('node:test');
+const assert = require('node:assert/strict');
+const path = require('node:path');
+const { fork } = require('node:child_process');
+const { Queue, Worker, QueueEvents, FlowProducer, Job } = require('bullmq');
+const IORedis = require('ioredis');
+const { Server, sleep, waitFor } = require('./server');
+
+let server;
+let n = 0;
+const open = [];
+const track = (x) => { open.push(x); return x; };
+const qname = () => `q${++n}-${process.pid}`;
+
+test.before(async () => { server = await Server.start(); });
+test.after(async () => {
+  for (const x of open.reverse()) await x.close().catch(() => {});
+  await server.close();
+});
+
+function queue(name, opts = {}) { return track(new Queue(name, { connection: server.connection, ...opts })); }
+function worker(name, fn, opts = {}) {
+  return track(new Worker(name, fn, { connection: server.connection, ...opts }));
+}
+
+test('add, process and return values; job counts', async () => {
+  const name = qname();
+  const q = queue(name);
+  const jobs = await q.addBulk(Array.from({ length: 20 }, (_, i) => ({ name: 'add', data: { a: i, b: 1 } })));
+  assert.equal(jobs.length, 20);
+  assert.deepEqual(await q.getJobCounts('wait', 'active', 'completed'), { wait: 20, active: 0, completed: 0 });
+  worker(name, async (job) => job.data.a + job.data.b, { concurrency: 5 });
+  await waitFor('20 completed', async () => (await q.getCompletedCount()) === 20);
+  const done = await q.getCompleted(0, -1);
+  assert.deepEqual(done.map((j) => j.returnvalue).sort((a, b) => a - b), Array.from({ length: 20 }, (_, i) => i + 1));
+  const job = await Job.fromId(q, jobs[3].id);
+  assert.equal(job.returnvalue, 4);
+  assert.equal(await job.getState(), 'completed');
+});
+
+test('delayed, prioritized and LIFO jobs run in the right order', async () => {
+  const name = qname();
+  const q = queue(name);
+  await q.add('later', { v: 'delayed' }, { delay: 700 });
+  await q.add('low', { v: 'p10' }, { priority: 10 });
+  await q.add('high', { v: 'p1' }, { priority: 1 });
+  await q.add('fifo', { v: 'first' });
+  await q.add('lifo', { v: 'last-in' }, { lifo: true });
+  assert.equal(await q.getDelayedCount(), 1);
+  assert.equal(await q.getPrioritizedCount(), 2);
+  const order = [];
+  worker(name, async (job) => { order.push(job.data.v); });
+  await waitFor('5 completed', async () => (await q.getCompletedCount()) === 5);
+  assert.deepEqual(order, ['last-in', 'first', 'p1', 'p10', 'delayed']);
+});
+
+test('custom job ids and deduplication', async () => {
+  const name = qname();
+  const q = queue(name);
+  const a = await q.add('x', { n: 1 }, { jobId: 'my-id' });
+  const b = await q.add('x', { n: 2 }, { jobId: 'my-id' });
+  assert.equal(a.id, 'my-id');
+  assert.equal(b.id, 'my-id');
+  await q.add('x', { n: 3 }, { deduplication: { id: 'dedup-1' } });
+  await q.add('x', { n: 4 }, { deduplication: { id: 'dedup-1' } });
+  assert.equal(await q.getWaitingCount(), 2);
+  const job = await q.getJob('my-id');
+  assert.deepEqual(job.data, { n: 1 });
+});
+
+test('retries with backoff end in failed; removeOnComplete/removeOnFail', async () => {
+  const name = qname();
+  const q = queue(name);
+  const attempts = {};
+  worker(name, async (job) => {
+    attempts[job.id] = (attempts[job.id] || 0) + 1;
+    if (job.data.fail) throw new Error(`fail ${job.id}`);
+    return 'ok';
+  });
+  const fixed = await q.add('f', { fail: true }, { attempts: 3, backoff: { type: 'fixed', delay: 100 } });
+  const expo = await q.add('e', { fail: true }, { attempts: 3, backoff: { type: 'exponential', delay: 50 } });
+  await q.add('gone', {}, { removeOnComplete: true });
+  await q.add('gone-fail', { fail: true }, { removeOnFail: true });
+  await waitFor('2 failed', async () => (await q.getFailedCount()) === 2);
+  assert.equal(attempts[fixed.id], 3);
+  assert.equal(attempts[expo.id], 3);
+  const failed = await Job.fromId(q, fixed.id);
+  assert.equal(failed.failedReason, `fail ${fixed.id}`);
+  assert.equal(failed.attemptsMade, 3);
+  await waitFor('removed job', async () => (await q.getJobCounts('completed')).completed === 0 && Object.keys(attempts).length === 4);
+  assert.equal(await q.getCompletedCount(), 0);
+});
+
+test('progress, logs and QueueEvents see every event', async () => {
+  const name = qname();
+  const q = queue(name);
+  const events = track(new QueueEvents(name, { connection: server.connection }));
+  await events.waitUntilReady();
+  await sleep(300); // ready means connected; its first XREAD BLOCK ... $ follows shortly after
+  const seen = [];
+  for (const e of ['waiting', 'active', 'progress', 'completed', 'failed']) {
+    events.on(e, ({ jobId }) => seen.push(`${e}:${jobId}`));
+  }
+  worker(name, async (job) => {
+    await job.updateProgress(50);
+    await job.log('half way');
+    if (job.data.fail) throw new Error('nope');
+    return 'done';
+  });
+  const ok = await q.add('ok', {});
+  const bad = await q.add('bad', { fail: true });
+  assert.equal(await ok.waitUntilFinished(events, 10000), 'done');
+  await waitFor('failed event', async () => seen.includes(`failed:${bad.id}`));
+  for (const e of ['waiting', 'active', 'progress', 'completed']) assert.ok(seen.includes(`${e}:${ok.id}`), `${e} seen in ${seen}`);
+  const { logs } = await q.getJobLogs(ok.id);
+  assert.deepEqual(logs, ['half way']);
+  assert.equal((await Job.fromId(q, ok.id)).progress, 50);
+});
+
+test('rate limiting, pause and resume', async () => {
+  const name = qname();
+  const q = queue(name);
+  const times = [];
+  const w = worker(name, async () => { times.push(Date.now()); }, { limiter: { max: 2, duration: 500 } });
+  await q.addBulk(Array.from({ length: 6 }, () => ({ name: 'r', data: {} })));
+  await waitFor('6 completed', async () => (await q.getCompletedCount()) === 6, 20000);
+  assert.ok(times[5] - times[0] >= 900, `rate limited: ${times[5] - times[0]} ms`);
+  await q.pause();
+  assert.equal(await q.isPaused(), true);
+  await q.add('p', {});
+  await sleep(400);
+  assert.equal(await q.getCompletedCount(), 6);
+  await q.resume();
+  await waitFor('7 completed', async () => (await q.getCompletedCount()) === 7);
+  await w.close();
+});
+
+test('flows: a parent runs after its children with their results', async () => {
+  const name = qname();
+  const flow = track(new FlowProducer({ connection: server.connection }));
+  const tree = await flow.add({
+    name: 'parent', queueName: name, data: {},
+    children: [
+      { name: 'child', queueName: name, data: { v: 1 } },
+      { name: 'child', queueName: name, data: { v: 2 } },
+    ],
+  });
+  const q = queue(name);
+  assert.equal(await tree.job.getState(), 'waiting-children');
+  worker(name, async (job) => {
+    if (job.name === 'child') return job.data.v * 10;
+    const values = await job.getChildrenValues();
+    return Object.values(values).reduce((a, b) => a + b, 0);
+  });
+  await waitFor('parent completed', async () => (await tree.job.getState()) === 'completed');
+  assert.equal((await Job.fromId(q, tree.job.id)).returnvalue, 30);
+});
+
+test('job schedulers repeat jobs', async () => {
+  const name = qname();
+  const q = queue(name);
+  await q.upsertJobScheduler('every-300ms', { every: 300 }, { name: 'tick', data: { k: 1 } });
+  await q.upsertJobScheduler('cron-1s', { pattern: '* * * * * *' }, { name: 'cron', data: {} });
+  assert.equal((await q.getJobSchedulers()).length, 2);
+  const ran = { tick: 0, cron: 0 };
+  worker(name, async (job) => { ran[job.name]++; });
+  await waitFor('ticks and cron', async () => ran.tick >= 3 && ran.cron >= 2, 10000);
+  await q.removeJobScheduler('every-300ms');
+  await q.removeJobScheduler('cron-1s');
+  assert.equal((await q.getJobSchedulers()).length, 0);
+});
+
+test('drain and obliterate', async () => {
+  const name = qname();
+  const q = queue(name);
+  await q.addBulk(Array.from({ length: 5 }, () => ({ name: 'd', data: {} })));
+  await q.add('delayed', {}, { delay: 60000 });
+  await q.drain(true);
+  assert.deepEqual(await q.getJobCounts('wait', 'delayed'), { wait: 0, delayed: 0 });
+  await q.add('x', {});
+  await q.obliterate({ force: true });
+  const redis = new IORedis(server.port);
+  const keys = await redis.keys(`bull:${name}:*`);
+  await redis.quit();
+  assert.deepEqual(keys, []);
+});
+
+test('a killed worker process leaves a stalled job that another worker recovers', async () => {
+  const name = qname();
+  const q = queue(name);
+  const child = fork(path.join(__dirname, 'stall-worker.js'), [String(server.port), name], { stdio: 'ignore' });
+  const job = await q.add('stall', {});
+  await waitFor('job active', async () => (await job.getState()) === 'active');
+  child.kill('SIGKILL');
+  const events = track(new QueueEvents(name, { connection: server.connection }));
+  let stalled = false;
+  events.on('stalled', ({ jobId }) => { if (jobId === job.id) stalled = true; });
+  await events.waitUntilReady();
+  worker(name, async () => 'recovered', { stalledInterval: 500, lockDuration: 1000 });
+  await waitFor('job recovered', async () => (await Job.fromId(q, job.id)).returnvalue === 'recovered', 30000);
+  await waitFor('the stalled event', async () => stalled, 5000);
+});
+
+test('jobs survive a graceful restart and a kill -9 of the server', async () => {
+  for (const signal of ['SIGTERM', 'SIGKILL']) {
+    const name = qname();
+    const q = queue(name);
+    await q.addBulk(Array.from({ length: 10 }, (_, i) => ({ name: 'r', data: { i } })));
+    await q.add('later', { i: 99 }, { delay: 1000 });
+    await server.restart(signal);
+    await waitFor('reconnected', async () => (await q.getWaitingCount().catch(() => -1)) === 10);
+    assert.equal(await q.getDelayedCount(), 1);
+    const seen = new Set();
+    worker(name, async (job) => { seen.add(job.data.i); return job.data.i; });
+    await waitFor('11 completed', async () => (await q.getCompletedCount()) === 11, 20000);
+    assert.equal(seen.size, 11);
+  }
+});
