@@ -473,11 +473,6 @@ fn xsetid(ctx: &mut Ctx, argv: &[Bytes]) -> Reply {
         let Some(s) = ctx.db().get_stream_mut(key)? else {
             return Err(Reply::err(NO_SUCH_KEY));
         };
-        if id < s.max_deleted {
-            return Err(Reply::err(
-                "ERR The ID specified in XSETID is smaller than current max_deleted_entry_id",
-            ));
-        }
         if !s.is_empty() {
             if id < s.last_valid_id() {
                 return Err(Reply::err(

@@ -532,6 +532,12 @@ fn xautoclaim(ctx: &mut Ctx, argv: &[Bytes]) -> Reply {
         if !has {
             return Err(nogroup(key, grp));
         }
+        // Redis allocates COUNT ids up front; past the address space the allocation fails.
+        if (count as u128) * 16 > 1 << 47 {
+            return Err(Reply::err(
+                "ERR Insufficient memory, failed allocating transient memory, COUNT too high.",
+            ));
+        }
         let now = ctx.now;
         let consumer = argv[3].clone();
         let st = ctx.db().get_stream_mut(key)?.expect("stream");

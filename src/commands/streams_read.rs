@@ -77,12 +77,7 @@ fn parse(ctx: &Ctx, argv: &[Bytes], group_cmd: bool) -> R<ReadArgs> {
             a.streams_at = i + 1;
             let c = argv.len() - a.streams_at;
             if c % 2 != 0 {
-                let (name, sym) = if group_cmd {
-                    ("xreadgroup", '>')
-                } else {
-                    ("xread", '$')
-                };
-                return Err(Reply::err(format!("ERR Unbalanced '{name}' list of streams: for each stream key an ID or '{sym}' must be specified.")));
+                return Err(Reply::err("ERR Unbalanced XREAD list of streams: for each stream key an ID or '$' must be specified."));
             }
             a.n = c / 2;
             break;
