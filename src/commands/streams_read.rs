@@ -331,8 +331,8 @@ fn read_generic(ctx: &mut Ctx, argv: &[Bytes], group_cmd: bool) -> R<Reply> {
                 gt = g.last_id;
                 serve = Some(false);
             }
-            g.touch_consumer(consumer, now);
             if let Some(history) = serve {
+                g.touch_consumer(consumer, now);
                 let entries = if history {
                     deliver_history(ctx, key, group, consumer, gt, a.count)
                 } else {

@@ -389,6 +389,13 @@ impl World {
         }
     }
 
+    /// FLUSHDB / FLUSHALL / SWAPDB: blocked keys of `db` that no longer hold a stream.
+    pub fn signal_streams_gone(&mut self, db: usize) {
+        for key in self.blocking.keys_in_db(db) {
+            self.signal_if_stream_gone(db, &key);
+        }
+    }
+
     pub fn signal_ready(&mut self, db: usize, key: &Bytes) {
         if self.blocking.has_waiters(db, key) && self.ready_set.insert((db, key.clone())) {
             self.ready.push_back((db, key.clone()));
