@@ -490,7 +490,8 @@ fn xsetid(ctx: &mut Ctx, argv: &[Bytes]) -> Reply {
         if !max_xdel.is_zero() {
             s.max_deleted = max_xdel;
         }
-        ctx.modified(key);
+        // Redis does not signal a modified key here (WATCH is not touched).
+        ctx.w.dirty += 1;
         Ok(Reply::ok())
     })())
 }

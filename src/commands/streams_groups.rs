@@ -176,7 +176,7 @@ fn xgroup(ctx: &mut Ctx, argv: &[Bytes]) -> Reply {
                 return Err(Reply::err("BUSYGROUP Consumer Group name already exists"));
             }
             st.groups.insert(grp.clone(), Group::new(id, entries_read));
-            ctx.modified(key);
+            ctx.w.dirty += 1;
             return Ok(Reply::ok());
         }
         if setid {
@@ -192,7 +192,7 @@ fn xgroup(ctx: &mut Ctx, argv: &[Bytes]) -> Reply {
             let g = st.groups.get_mut(grp).expect("group");
             g.last_id = id;
             g.entries_read = entries_read;
-            ctx.modified(key);
+            ctx.w.dirty += 1;
             return Ok(Reply::ok());
         }
         if is(opt, "destroy") {
@@ -200,7 +200,7 @@ fn xgroup(ctx: &mut Ctx, argv: &[Bytes]) -> Reply {
             if st.groups.remove(grp).is_none() {
                 return Ok(Reply::Int(0));
             }
-            ctx.modified(key);
+            ctx.w.dirty += 1;
             ctx.signal_ready(key);
             return Ok(Reply::Int(1));
         }
@@ -209,13 +209,13 @@ fn xgroup(ctx: &mut Ctx, argv: &[Bytes]) -> Reply {
         if is(opt, "createconsumer") {
             let created = g.create_consumer(&argv[4], now);
             if created {
-                ctx.modified(key);
+                ctx.w.dirty += 1;
             }
             return Ok(Reply::Int(created as i64));
         }
         // delconsumer
         let n = g.delete_consumer(&argv[4]);
-        ctx.modified(key);
+        ctx.w.dirty += 1;
         Ok(Reply::Int(n as i64))
     })())
 }
@@ -251,7 +251,7 @@ fn xack(ctx: &mut Ctx, argv: &[Bytes]) -> Reply {
             }
         }
         if n > 0 {
-            ctx.modified(key);
+            ctx.w.dirty += 1;
         }
         Ok(Reply::Int(n))
     })())
@@ -493,7 +493,7 @@ fn xclaim(ctx: &mut Ctx, argv: &[Bytes]) -> Reply {
             }
         }
         if changed || created {
-            ctx.modified(key);
+            ctx.w.dirty += 1;
         }
         Ok(Reply::Array(out))
     })())
@@ -594,7 +594,7 @@ fn xautoclaim(ctx: &mut Ctx, argv: &[Bytes]) -> Reply {
             StreamId::MIN
         };
         if changed || created {
-            ctx.modified(key);
+            ctx.w.dirty += 1;
         }
         Ok(Reply::Array(vec![
             id_reply(&cursor),

@@ -258,7 +258,7 @@ fn serve_blocked(ctx: &mut Ctx, argv: &[Bytes], a: &ReadArgs, key: &Bytes) -> R<
             .expect("group")
             .touch_consumer(consumer, now);
         let entries = deliver_new(ctx, key, group, consumer, gt, count, a.noack);
-        ctx.modified(key);
+        ctx.w.dirty += 1;
         return Ok(streams_reply(ctx, vec![(key.clone(), entries)]));
     }
     let gt = parse_strict_id(&argv[a.streams_at + a.n + idx], 0)?;
@@ -338,7 +338,7 @@ fn read_generic(ctx: &mut Ctx, argv: &[Bytes], group_cmd: bool) -> R<Reply> {
                 } else {
                     deliver_new(ctx, key, group, consumer, gt, a.count, a.noack)
                 };
-                ctx.modified(key);
+                ctx.w.dirty += 1;
                 out.push((key.clone(), entries));
             }
         } else if !s.is_empty() && s.last_valid_id() > gt {
