@@ -3,7 +3,7 @@
 
 use bytes::Bytes;
 
-use super::args::{int, is, wrong_args, R, NOT_INT, NO_SUCH_KEY, SYNTAX};
+use super::args::{int, is, wrong_args, NOT_INT, NO_SUCH_KEY, R, SYNTAX};
 use super::server::{help, subcommand_syntax_error};
 use super::{Command, Ctx, Flags as F};
 use crate::db::stream::{Group, Stream, StreamId, INVALID_READ, NODE_MAX_ENTRIES};
@@ -67,7 +67,11 @@ const XINFO_SUBS: &[Command] = &[
         .doc(G, "List the consumer groups of a stream", "key"),
     Command::new("xinfo|stream", -3, F::READONLY, xinfo)
         .keys(2, 2, 1)
-        .doc(G, "Get information about a stream", "key [FULL [COUNT count]]"),
+        .doc(
+            G,
+            "Get information about a stream",
+            "key [FULL [COUNT count]]",
+        ),
     Command::new("xinfo|help", 2, F::LOADING | F::STALE, xinfo_help).doc(
         G,
         "Show helpful text about the different subcommands",
@@ -222,8 +226,9 @@ fn parse_add_trim(argv: &[Bytes], xadd: bool) -> R<(AddTrimArgs, usize)> {
     let mut a = AddTrimArgs::default();
     let mut limit: Option<i64> = None;
     let mut i = 2;
-    let exclusive =
-        || Reply::err("ERR syntax error, MAXLEN and MINID options at the same time are not compatible");
+    let exclusive = || {
+        Reply::err("ERR syntax error, MAXLEN and MINID options at the same time are not compatible")
+    };
     while i < argv.len() {
         let more = argv.len() - 1 - i;
         let opt = &argv[i][..];
@@ -323,8 +328,11 @@ fn xadd(ctx: &mut Ctx, argv: &[Bytes]) -> Reply {
                 "ERR The stream has exhausted the last possible ID, unable to add more items",
             ));
         }
-        let too_small =
-            || Reply::err("ERR The ID specified in XADD is equal or smaller than the target stream top item");
+        let too_small = || {
+            Reply::err(
+                "ERR The ID specified in XADD is equal or smaller than the target stream top item",
+            )
+        };
         let id = match a.id {
             Some((id, true)) => id,
             Some((id, false)) => {

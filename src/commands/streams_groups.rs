@@ -427,8 +427,7 @@ fn xclaim(ctx: &mut Ctx, argv: &[Bytes]) -> Reply {
                 deliverytime = opt_int(&argv[j], "Invalid TIME option argument for XCLAIM")?;
             } else if is(o, "retrycount") && more > 0 {
                 j += 1;
-                retrycount =
-                    opt_int(&argv[j], "Invalid RETRYCOUNT option argument for XCLAIM")?;
+                retrycount = opt_int(&argv[j], "Invalid RETRYCOUNT option argument for XCLAIM")?;
             } else if is(o, "lastid") && more > 0 {
                 j += 1;
                 last_id = parse_strict_id(&argv[j], 0)?;
@@ -503,8 +502,7 @@ fn xautoclaim(ctx: &mut Ctx, argv: &[Bytes]) -> Reply {
     reply((|| {
         let key = &argv[1];
         let grp = &argv[2];
-        let minidle =
-            opt_int(&argv[4], "Invalid min-idle-time argument for XAUTOCLAIM")?.max(0);
+        let minidle = opt_int(&argv[4], "Invalid min-idle-time argument for XAUTOCLAIM")?.max(0);
         let start = interval_start(&argv[5])?;
         let mut count: i64 = 100;
         let mut justid = false;

@@ -76,7 +76,7 @@ fn parse(ctx: &Ctx, argv: &[Bytes], group_cmd: bool) -> R<ReadArgs> {
         } else if is(o, "streams") && more > 0 {
             a.streams_at = i + 1;
             let c = argv.len() - a.streams_at;
-            if c % 2 != 0 {
+            if !c.is_multiple_of(2) {
                 return Err(Reply::err("ERR Unbalanced XREAD list of streams: for each stream key an ID or '$' must be specified."));
             }
             a.n = c / 2;
@@ -240,17 +240,16 @@ fn serve_blocked(ctx: &mut Ctx, argv: &[Bytes], a: &ReadArgs, key: &Bytes) -> R<
     let wait = |ctx: &mut Ctx| Ok(ctx.block_on(keys.to_vec(), deadline, Reply::NilArray));
     let now = ctx.now;
     if let Some((group, consumer)) = &a.group {
-        let gt = match ctx.db().get_stream(key) {
-            Ok(Some(s)) => match s.groups.get(group) {
-                None => {
-                    return Err(Reply::err(
+        let gt =
+            match ctx.db().get_stream(key) {
+                Ok(Some(s)) => match s.groups.get(group) {
+                    None => return Err(Reply::err(
                         "NOGROUP the consumer group this client was blocked on no longer exists",
-                    ))
-                }
-                Some(g) => (g.last_id < s.last_id).then_some(g.last_id),
-            },
-            _ => return Err(Reply::err("UNBLOCKED the stream key no longer exists")),
-        };
+                    )),
+                    Some(g) => (g.last_id < s.last_id).then_some(g.last_id),
+                },
+                _ => return Err(Reply::err("UNBLOCKED the stream key no longer exists")),
+            };
         let Some(gt) = gt else { return wait(ctx) };
         let s = ctx.db().get_stream_mut(key)?.expect("stream");
         s.groups

@@ -157,7 +157,7 @@ impl Group {
     pub fn assign(&mut self, id: StreamId, consumer: &Bytes) {
         let old = self.pel.get(&id).map(|n| n.consumer.clone());
         if let Some(old) = old {
-            if &old != consumer {
+            if old != consumer {
                 if let Some(c) = self.consumers.get_mut(&old) {
                     c.pel.remove(&id);
                 }
@@ -313,8 +313,7 @@ impl Stream {
         let fields: Vec<Bytes> = fv.iter().step_by(2).cloned().collect();
         let mut new_node = true;
         if let Some((_, n)) = self.nodes.iter().next_back() {
-            new_node =
-                n.bytes() + totelelen >= NODE_MAX_BYTES || n.ids.len() >= NODE_MAX_ENTRIES;
+            new_node = n.bytes() + totelelen >= NODE_MAX_BYTES || n.ids.len() >= NODE_MAX_ENTRIES;
         }
         if new_node {
             let base = 7
@@ -342,14 +341,18 @@ impl Stream {
         let mut b = lp_int(if same { 2 } else { 0 })
             + lp_int(id.ms.wrapping_sub(master.ms) as i64)
             + lp_int(id.seq.wrapping_sub(master.seq) as i64);
-        let lp_count;
-        if same {
-            b += fv.iter().skip(1).step_by(2).map(|v| lp_str(v)).sum::<usize>();
-            lp_count = numfields + 3;
+        let lp_count = if same {
+            b += fv
+                .iter()
+                .skip(1)
+                .step_by(2)
+                .map(|v| lp_str(v))
+                .sum::<usize>();
+            numfields + 3
         } else {
             b += lp_int(numfields) + fv.iter().map(|v| lp_str(v)).sum::<usize>();
-            lp_count = numfields * 2 + 4;
-        }
+            numfields * 2 + 4
+        };
         b += lp_int(lp_count);
         node.base_bytes += b;
         node.ids.push(id);
@@ -526,5 +529,52 @@ impl Stream {
             }
             g.last_id = id;
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn fv() -> Vec<Bytes> {
+        vec![Bytes::from_static(b"f"), Bytes::from_static(b"v")]
+    }
+
+    #[test]
+    fn id_arithmetic() {
+        assert_eq!(StreamId::new(1, u64::MAX).incr(), Some(StreamId::new(2, 0)));
+        assert_eq!(StreamId::MAX.incr(), None);
+        assert_eq!(StreamId::new(2, 0).decr(), Some(StreamId::new(1, u64::MAX)));
+        assert_eq!(StreamId::MIN.decr(), None);
+        assert_eq!(&StreamId::new(5, 7).to_bytes()[..], b"5-7");
+    }
+
+    #[test]
+    fn nodes_and_approximate_trim() {
+        let mut s = Stream::default();
+        assert_eq!(s.rax_nodes(), 1);
+        for i in 1..=250 {
+            s.append(StreamId::new(i, 0), fv());
+        }
+        assert_eq!(s.rax_keys(), 3);
+        // `~` only drops whole nodes of 100 entries.
+        assert_eq!(s.trim(Some(120), None, true, 10_000), 100);
+        assert_eq!(s.len(), 150);
+        assert_eq!(s.trim(Some(120), None, false, 0), 30);
+        assert_eq!(s.len(), 120);
+        assert_eq!(s.first_id(), StreamId::new(131, 0));
+    }
+
+    #[test]
+    fn deleting_the_last_live_entry_drops_its_node() {
+        let mut s = Stream::default();
+        s.append(StreamId::new(1, 0), fv());
+        s.append(StreamId::new(2, 0), fv());
+        assert!(s.delete(&StreamId::new(1, 0)));
+        assert_eq!(s.rax_keys(), 1);
+        assert!(s.delete(&StreamId::new(2, 0)));
+        assert!(!s.delete(&StreamId::new(2, 0)));
+        assert_eq!(s.rax_keys(), 0);
+        assert_eq!(s.last_id, StreamId::new(2, 0));
     }
 }

@@ -384,7 +384,10 @@ impl World {
         }
         let d = &mut self.keyspace.dbs[db];
         d.now = now_ms();
-        if !matches!(d.peek(&key).map(|e| &e.value), Some(crate::db::Value::Stream(_))) {
+        if !matches!(
+            d.peek(&key).map(|e| &e.value),
+            Some(crate::db::Value::Stream(_))
+        ) {
             self.signal_ready(db, &key);
         }
     }
