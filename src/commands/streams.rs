@@ -6,7 +6,7 @@ use bytes::Bytes;
 use super::args::{int, is, wrong_args, NOT_INT, NO_SUCH_KEY, R, SYNTAX};
 use super::server::{help, subcommand_syntax_error};
 use super::{Command, Ctx, Flags as F};
-use crate::db::stream::{Group, Stream, StreamId, INVALID_READ, NODE_MAX_ENTRIES};
+use crate::db::stream::{Group, NodeLimits, Stream, StreamId, INVALID_READ};
 use crate::db::Value;
 use crate::protocol::request::parse_i64;
 use crate::protocol::Reply;
@@ -222,7 +222,7 @@ impl AddTrimArgs {
 }
 
 /// `streamParseAddOrTrimArgsOrReply`; returns the options and the position of the id (XADD).
-fn parse_add_trim(argv: &[Bytes], xadd: bool) -> R<(AddTrimArgs, usize)> {
+fn parse_add_trim(argv: &[Bytes], xadd: bool, limits: NodeLimits) -> R<(AddTrimArgs, usize)> {
     let mut a = AddTrimArgs::default();
     let mut limit: Option<i64> = None;
     let mut i = 2;
@@ -290,18 +290,34 @@ fn parse_add_trim(argv: &[Bytes], xadd: bool) -> R<(AddTrimArgs, usize)> {
             ))
         }
         Some(l) => a.limit = l as usize,
-        None => a.limit = if a.approx { 100 * NODE_MAX_ENTRIES } else { 0 },
+        None if a.approx => {
+            a.limit = match 100 * limits.entries {
+                0 => 10_000,
+                l => l.min(10_000),
+            }
+        }
+        None => a.limit = 0,
     }
     Ok((a, i))
 }
 
-fn trim(s: &mut Stream, a: &AddTrimArgs) -> usize {
-    s.trim(a.maxlen, a.minid, a.approx, a.limit)
+fn trim(s: &mut Stream, a: &AddTrimArgs, limits: NodeLimits) -> usize {
+    s.trim(a.maxlen, a.minid, a.approx, a.limit, limits.entries)
+}
+
+/// The node limits from CONFIG.
+fn node_limits(ctx: &Ctx) -> NodeLimits {
+    let c = &ctx.w.config;
+    NodeLimits {
+        entries: c.get_i64("stream-node-max-entries").max(0) as usize,
+        bytes: c.get_i64("stream-node-max-bytes").max(0) as usize,
+    }
 }
 
 fn xadd(ctx: &mut Ctx, argv: &[Bytes]) -> Reply {
     reply((|| {
-        let (a, idpos) = parse_add_trim(argv, true)?;
+        let limits = node_limits(ctx);
+        let (a, idpos) = parse_add_trim(argv, true, limits)?;
         let field_pos = idpos + 1;
         if argv.len() < field_pos + 2 || (argv.len() - field_pos) % 2 == 1 {
             return Err(wrong_args("xadd"));
@@ -357,9 +373,9 @@ fn xadd(ctx: &mut Ctx, argv: &[Bytes]) -> Reply {
         if id <= s.last_id {
             return Err(too_small());
         }
-        s.append(id, argv[field_pos..].to_vec());
+        s.append(id, argv[field_pos..].to_vec(), limits);
         if a.has_strategy() {
-            trim(s, &a);
+            trim(s, &a, limits);
         }
         ctx.modified(key);
         ctx.signal_ready(key);
@@ -440,12 +456,13 @@ fn xdel(ctx: &mut Ctx, argv: &[Bytes]) -> Reply {
 
 fn xtrim(ctx: &mut Ctx, argv: &[Bytes]) -> Reply {
     reply((|| {
-        let (a, _) = parse_add_trim(argv, false)?;
+        let limits = node_limits(ctx);
+        let (a, _) = parse_add_trim(argv, false, limits)?;
         let key = &argv[1];
         let Some(s) = ctx.db().get_stream_mut(key)? else {
             return Ok(Reply::Int(0));
         };
-        let n = trim(s, &a);
+        let n = trim(s, &a, limits);
         if n > 0 {
             ctx.modified(key);
         }

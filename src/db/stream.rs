@@ -9,8 +9,24 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use bytes::Bytes;
 
-pub const NODE_MAX_ENTRIES: usize = 100;
-pub const NODE_MAX_BYTES: usize = 4096;
+/// `stream-node-max-entries` and `stream-node-max-bytes` (0: no limit).
+#[derive(Debug, Clone, Copy)]
+pub struct NodeLimits {
+    pub entries: usize,
+    pub bytes: usize,
+}
+
+impl Default for NodeLimits {
+    fn default() -> Self {
+        NodeLimits {
+            entries: 100,
+            bytes: 4096,
+        }
+    }
+}
+
+/// `STREAM_LISTPACK_MAX_SIZE`.
+const LISTPACK_MAX_SIZE: usize = 1 << 30;
 /// `SCG_INVALID_ENTRIES_READ`.
 pub const INVALID_READ: i64 = -1;
 
@@ -308,12 +324,17 @@ impl Stream {
     }
 
     /// Appends an entry with an id already checked to be greater than `last_id`.
-    pub fn append(&mut self, id: StreamId, fv: Vec<Bytes>) {
+    pub fn append(&mut self, id: StreamId, fv: Vec<Bytes>, limits: NodeLimits) {
         let totelelen: usize = fv.iter().map(|b| b.len()).sum();
         let fields: Vec<Bytes> = fv.iter().step_by(2).cloned().collect();
         let mut new_node = true;
         if let Some((_, n)) = self.nodes.iter().next_back() {
-            new_node = n.bytes() + totelelen >= NODE_MAX_BYTES || n.ids.len() >= NODE_MAX_ENTRIES;
+            let max_bytes = match limits.bytes {
+                0 => LISTPACK_MAX_SIZE,
+                b => b.min(LISTPACK_MAX_SIZE),
+            };
+            new_node = n.bytes() + totelelen >= max_bytes
+                || (limits.entries > 0 && n.ids.len() >= limits.entries);
         }
         if new_node {
             let base = 7
@@ -388,6 +409,7 @@ impl Stream {
         minid: Option<StreamId>,
         approx: bool,
         limit: usize,
+        node_max_entries: usize,
     ) -> usize {
         if let Some(m) = maxlen {
             if self.len() <= m {
@@ -397,7 +419,7 @@ impl Stream {
         let mut deleted = 0;
         let keys: Vec<StreamId> = self.nodes.keys().copied().collect();
         for k in keys {
-            if limit > 0 && deleted + NODE_MAX_ENTRIES > limit {
+            if limit > 0 && deleted + node_max_entries > limit {
                 break;
             }
             let node = &self.nodes[&k];
@@ -554,13 +576,13 @@ mod tests {
         let mut s = Stream::default();
         assert_eq!(s.rax_nodes(), 1);
         for i in 1..=250 {
-            s.append(StreamId::new(i, 0), fv());
+            s.append(StreamId::new(i, 0), fv(), NodeLimits::default());
         }
         assert_eq!(s.rax_keys(), 3);
         // `~` only drops whole nodes of 100 entries.
-        assert_eq!(s.trim(Some(120), None, true, 10_000), 100);
+        assert_eq!(s.trim(Some(120), None, true, 10_000, 100), 100);
         assert_eq!(s.len(), 150);
-        assert_eq!(s.trim(Some(120), None, false, 0), 30);
+        assert_eq!(s.trim(Some(120), None, false, 0, 100), 30);
         assert_eq!(s.len(), 120);
         assert_eq!(s.first_id(), StreamId::new(131, 0));
     }
@@ -568,8 +590,8 @@ mod tests {
     #[test]
     fn deleting_the_last_live_entry_drops_its_node() {
         let mut s = Stream::default();
-        s.append(StreamId::new(1, 0), fv());
-        s.append(StreamId::new(2, 0), fv());
+        s.append(StreamId::new(1, 0), fv(), NodeLimits::default());
+        s.append(StreamId::new(2, 0), fv(), NodeLimits::default());
         assert!(s.delete(&StreamId::new(1, 0)));
         assert_eq!(s.rax_keys(), 1);
         assert!(s.delete(&StreamId::new(2, 0)));
