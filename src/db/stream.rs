@@ -196,6 +196,8 @@ struct Node {
     live: usize,
     /// Bytes of everything but the count and deleted counters.
     base_bytes: usize,
+    /// The size last asked of the allocator (preallocated, grown, or shrunk to fit).
+    alloc_req: usize,
 }
 
 impl Node {
@@ -312,15 +314,33 @@ impl Stream {
         rax_nodes(&keys, 0)
     }
 
-    /// A rough memory footprint for MEMORY USAGE.
-    pub fn memory(&self) -> usize {
-        let lp: usize = self.nodes.values().map(|n| n.bytes()).sum();
-        let groups: usize = self
-            .groups
-            .iter()
-            .map(|(k, g)| 80 + k.len() + g.pel.len() * 60 + g.consumers.len() * 80)
-            .sum();
-        64 + lp + self.nodes.len() * 40 + groups
+    /// `objectComputeSize` for a stream (robj and value, not the key), sampling `samples`
+    /// listpacks; `alloc` gives the allocator's size class for a request.
+    pub fn memory(&self, alloc: &dyn Fn(usize) -> usize, samples: usize) -> usize {
+        // streamRadixTreeMemoryUsage (its sizeof(rax) term is overwritten in Redis).
+        let rax = |numele: usize, numnodes: usize| numele * 16 + numnodes * (4 + 8 * 30);
+        let mut size = 16 + 80 + rax(self.nodes.len(), self.rax_nodes());
+        let lps: Vec<usize> = self.nodes.values().map(|n| alloc(n.alloc_req)).collect();
+        let sampled: Vec<usize> = lps.iter().take(samples.max(1)).copied().collect();
+        if lps.len() <= sampled.len() {
+            size += sampled.iter().sum::<usize>();
+        } else {
+            let avg = sampled.iter().sum::<usize>() / sampled.len();
+            size += avg * (lps.len() - 1) + lps[lps.len() - 1];
+        }
+        let keys = |ids: &mut dyn Iterator<Item = &StreamId>| {
+            let k: Vec<[u8; 16]> = ids.map(|id| id.key()).collect();
+            (k.len(), rax_nodes(&k, 0))
+        };
+        for g in self.groups.values() {
+            let (n, nodes) = keys(&mut g.pel.keys());
+            size += 40 + rax(n, nodes) + 24 * n;
+            for (name, c) in &g.consumers {
+                let (n, nodes) = keys(&mut c.pel.iter());
+                size += 24 + name.len() + rax(n, nodes);
+            }
+        }
+        size
     }
 
     /// Appends an entry with an id already checked to be greater than `last_id`.
@@ -337,6 +357,9 @@ impl Stream {
                 || (limits.entries > 0 && n.ids.len() >= limits.entries);
         }
         if new_node {
+            if let Some((_, n)) = self.nodes.iter_mut().next_back() {
+                n.alloc_req = n.bytes();
+            }
             let base = 7
                 + lp_int(fields.len() as i64)
                 + fields.iter().map(|f| lp_str(f)).sum::<usize>()
@@ -348,6 +371,10 @@ impl Stream {
                     ids: Vec::new(),
                     live: 0,
                     base_bytes: base,
+                    alloc_req: match limits.bytes {
+                        b if b > 0 && b < 4096 => b,
+                        _ => 4096,
+                    },
                 },
             );
         }
@@ -378,6 +405,7 @@ impl Stream {
         node.base_bytes += b;
         node.ids.push(id);
         node.live += 1;
+        node.alloc_req = node.alloc_req.max(node.bytes());
         self.entries.insert(id, fv);
         self.entries_added += 1;
         self.last_id = id;
@@ -394,7 +422,11 @@ impl Stream {
         }
         if let Some(k) = self.node_of(id) {
             let n = self.nodes.get_mut(&k).expect("node");
+            let before = n.bytes();
             n.live -= 1;
+            if n.bytes() < before {
+                n.alloc_req = n.bytes();
+            }
             if n.live == 0 {
                 self.nodes.remove(&k);
             }
@@ -455,7 +487,12 @@ impl Stream {
                     n_del += 1;
                 }
             }
-            self.nodes.get_mut(&k).expect("node").live -= n_del;
+            let n = self.nodes.get_mut(&k).expect("node");
+            let before = n.bytes();
+            n.live -= n_del;
+            if n.bytes() < before {
+                n.alloc_req = n.bytes();
+            }
             deleted += n_del;
             break;
         }
