@@ -118,6 +118,8 @@ const PARAMS: &[(&str, &str, Kind)] = &[
     ("slowlog-log-slower-than", "10000", Kind::Int(-1, LONG_MAX)),
     ("slowlog-max-len", "128", Kind::Int(0, LONG_MAX)),
     ("storage-engine", "fjall", Kind::Enum(&["fjall", "sled"])),
+    ("stream-node-max-bytes", "4096", Kind::Memory(0, LONG_MAX)),
+    ("stream-node-max-entries", "100", Kind::Int(0, LONG_MAX)),
     ("tcp-keepalive", "300", Kind::Int(0, INT_MAX)),
     ("timeout", "0", Kind::Int(0, INT_MAX)),
     ("zset-max-listpack-entries", "128", Kind::Int(0, LONG_MAX)),

@@ -167,6 +167,7 @@ pub fn encoding_with(v: &Value, limit: &dyn Fn(&str) -> usize) -> &'static str {
                 "skiplist"
             }
         }
+        Value::Stream(_) => "stream",
     }
 }
 
@@ -178,6 +179,7 @@ pub fn serialized_length(v: &Value) -> usize {
         Value::Hash(h) => h.iter().map(|(k, v)| k.len() + v.len() + 2).sum::<usize>() + 11,
         Value::Set(s) => s.iter().map(|e| e.len() + 1).sum::<usize>() + 11,
         Value::ZSet(z) => z.members().map(|e| e.len() + 9).sum::<usize>() + 11,
+        Value::Stream(st) => st.len() * 16 + 11,
     }
 }
 
@@ -314,6 +316,7 @@ pub fn memory_usage_of(key: &[u8], v: &Value) -> usize {
                     + alloc_size(z.len().next_power_of_two() * 8)
             }
         }
+        Value::Stream(st) => st.memory(&alloc_size, 5),
     };
     value + sds_size(key.len()) + 24
 }

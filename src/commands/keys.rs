@@ -494,6 +494,7 @@ fn flushdb(ctx: &mut Ctx, argv: &[Bytes]) -> Reply {
     let n = db.len() as u64;
     db.clear();
     ctx.w.dirty += n;
+    ctx.w.signal_streams_gone(ctx.db);
     Reply::ok()
 }
 
@@ -507,6 +508,7 @@ fn flushall(ctx: &mut Ctx, argv: &[Bytes]) -> Reply {
         let db = ctx.db_at(i);
         n += db.len() as u64;
         db.clear();
+        ctx.w.signal_streams_gone(i);
     }
     ctx.w.dirty += n + 1;
     Reply::ok()
@@ -540,6 +542,7 @@ fn swapdb_inner(ctx: &mut Ctx, argv: &[Bytes]) -> R<Reply> {
                 ctx.w.signal_ready(d, &key);
             }
         }
+        ctx.w.signal_streams_gone(d);
     }
     ctx.w.dirty += 1;
     Ok(Reply::ok())

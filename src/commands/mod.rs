@@ -19,6 +19,9 @@ pub mod lists_blocking;
 pub mod pubsub;
 pub mod server;
 pub mod sets;
+pub mod streams;
+pub mod streams_groups;
+pub mod streams_read;
 pub mod strings;
 pub mod table;
 pub mod transactions;
@@ -45,6 +48,8 @@ pub struct BlockRequest {
     pub deadline: Option<i64>,
     /// Sent when the deadline passes.
     pub timeout_reply: Reply,
+    /// The argv to re-run instead of the original one (XREAD with `$` resolved to an id).
+    pub rerun_argv: Option<Vec<Bytes>>,
 }
 
 pub struct Ctx<'a> {
@@ -95,7 +100,23 @@ impl<'a> Ctx<'a> {
             keys,
             deadline,
             timeout_reply,
+            rerun_argv: None,
         });
+        Reply::None
+    }
+
+    /// Like `block_on`, but the command is re-run with `argv` when one of its keys is ready.
+    pub fn block_on_rerun(
+        &mut self,
+        keys: Vec<Bytes>,
+        deadline: Option<i64>,
+        timeout_reply: Reply,
+        argv: Vec<Bytes>,
+    ) -> Reply {
+        self.block_on(keys, deadline, timeout_reply);
+        if let Some(b) = self.block.as_mut() {
+            b.rerun_argv = Some(argv);
+        }
         Reply::None
     }
 }

@@ -168,7 +168,7 @@ impl Command {
     }
 }
 
-fn groups() -> [&'static [Command]; 12] {
+fn groups() -> [&'static [Command]; 15] {
     use super::*;
     [
         connection::COMMANDS,
@@ -181,6 +181,9 @@ fn groups() -> [&'static [Command]; 12] {
         hashes::COMMANDS,
         sets::COMMANDS,
         zsets::COMMANDS,
+        streams::COMMANDS,
+        streams_read::COMMANDS,
+        streams_groups::COMMANDS,
         pubsub::COMMANDS,
         transactions::COMMANDS,
     ]

@@ -2,6 +2,7 @@
 
 pub mod glob;
 pub mod scan;
+pub mod stream;
 pub mod zset;
 
 use std::collections::{BTreeSet, HashMap, HashSet, VecDeque};
@@ -10,6 +11,7 @@ use bytes::Bytes;
 use indexmap::IndexMap;
 
 use crate::protocol::Reply;
+pub use stream::Stream;
 pub use zset::ZSet;
 
 pub const WRONGTYPE: &str = "WRONGTYPE Operation against a key holding the wrong kind of value";
@@ -22,6 +24,7 @@ pub enum Value {
     Hash(IndexMap<Bytes, Bytes>),
     Set(HashSet<Bytes>),
     ZSet(ZSet),
+    Stream(Box<Stream>),
 }
 
 impl Value {
@@ -32,6 +35,7 @@ impl Value {
             Value::Hash(_) => "hash",
             Value::Set(_) => "set",
             Value::ZSet(_) => "zset",
+            Value::Stream(_) => "stream",
         }
     }
 
@@ -43,11 +47,13 @@ impl Value {
             Value::Hash(h) => h.len(),
             Value::Set(s) => s.len(),
             Value::ZSet(z) => z.len(),
+            Value::Stream(s) => s.len(),
         }
     }
 
+    /// Empty collections are removed; an empty stream is kept (it has ids and groups).
     pub fn is_empty(&self) -> bool {
-        self.len() == 0
+        !matches!(self, Value::Stream(_)) && self.len() == 0
     }
 }
 
@@ -154,6 +160,7 @@ impl Db {
     typed_accessors!(get_hash, get_hash_mut, Hash, IndexMap<Bytes, Bytes>);
     typed_accessors!(get_set, get_set_mut, Set, HashSet<Bytes>);
     typed_accessors!(get_zset, get_zset_mut, ZSet, ZSet);
+    typed_accessors!(get_stream, get_stream_mut, Stream, Box<Stream>);
 
     /// Stores a value, dropping any TTL (SET semantics).
     pub fn set(&mut self, key: Bytes, value: Value) {

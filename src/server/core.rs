@@ -345,6 +345,7 @@ impl World {
 
     pub fn key_modified(&mut self, db: usize, key: &[u8]) {
         self.dirty += 1;
+        self.signal_if_stream_gone(db, key);
         if self.watchers.is_empty() {
             return;
         }
@@ -371,16 +372,44 @@ impl World {
         }
     }
 
+    /// A key that clients block on was deleted or replaced by another type: clients blocked in
+    /// XREADGROUP on it are answered with an error (Redis's `signalDeletedKeyAsReady`).
+    fn signal_if_stream_gone(&mut self, db: usize, key: &[u8]) {
+        if self.blocking.count() == 0 {
+            return;
+        }
+        let key = Bytes::copy_from_slice(key);
+        if !self.blocking.has_waiters(db, &key) {
+            return;
+        }
+        let d = &mut self.keyspace.dbs[db];
+        d.now = now_ms();
+        if !matches!(
+            d.peek(&key).map(|e| &e.value),
+            Some(crate::db::Value::Stream(_))
+        ) {
+            self.signal_ready(db, &key);
+        }
+    }
+
+    /// FLUSHDB / FLUSHALL / SWAPDB: blocked keys of `db` that no longer hold a stream.
+    pub fn signal_streams_gone(&mut self, db: usize) {
+        for key in self.blocking.keys_in_db(db) {
+            self.signal_if_stream_gone(db, &key);
+        }
+    }
+
     pub fn signal_ready(&mut self, db: usize, key: &Bytes) {
         if self.blocking.has_waiters(db, key) && self.ready_set.insert((db, key.clone())) {
             self.ready.push_back((db, key.clone()));
         }
     }
 
-    pub fn block_client(&mut self, id: ClientId, argv: Vec<Bytes>, req: BlockRequest) {
+    pub fn block_client(&mut self, id: ClientId, argv: Vec<Bytes>, mut req: BlockRequest) {
         let Some(c) = self.clients.get_mut(&id) else {
             return;
         };
+        let argv = req.rerun_argv.take().unwrap_or(argv);
         let db = c.db;
         self.blocking.add(id, db, &req.keys, req.deadline);
         c.blocked = Some(Blocked { argv, db, req });
