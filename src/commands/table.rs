@@ -168,7 +168,7 @@ impl Command {
     }
 }
 
-fn groups() -> [&'static [Command]; 12] {
+fn groups() -> [&'static [Command]; 13] {
     use super::*;
     [
         connection::COMMANDS,
@@ -183,6 +183,7 @@ fn groups() -> [&'static [Command]; 12] {
         zsets::COMMANDS,
         pubsub::COMMANDS,
         transactions::COMMANDS,
+        scripting::COMMANDS,
     ]
 }
 

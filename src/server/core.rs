@@ -124,6 +124,14 @@ pub struct World {
     ready_set: HashSet<(usize, Bytes)>,
     with_output: Vec<ClientId>,
     last_expire_cycle: i64,
+    /// The Lua engine and script cache (taken out while a script runs).
+    pub scripting: Option<Box<crate::scripting::Engine>>,
+    /// The script being run, if any: BUSY replies and SCRIPT KILL look at it.
+    pub script_run: Option<crate::scripting::ScriptRun>,
+    /// The connection tasks' channel, reachable while a long script polls it.
+    pub rx: Option<Receiver<ToCore>>,
+    /// Messages that arrived during a script and wait for it to end (client closes).
+    deferred: Vec<ToCore>,
 }
 
 impl World {
@@ -153,24 +161,34 @@ impl World {
             ready_set: HashSet::new(),
             with_output: Vec::new(),
             last_expire_cycle: now,
+            scripting: Some(Box::default()),
+            script_run: None,
+            rx: None,
+            deferred: Vec::new(),
         }
     }
 
     /// The thread's loop: wait for messages or the next timer, run, flush replies.
     pub fn run(mut self, rx: Receiver<ToCore>) {
+        self.rx = Some(rx);
         loop {
             let wait = self.next_timer_wait();
-            match rx.recv_timeout(wait) {
+            let got = self.rx.as_ref().expect("receiver").recv_timeout(wait);
+            match got {
                 Ok(msg) => self.handle(msg),
                 Err(RecvTimeoutError::Timeout) => {}
                 Err(RecvTimeoutError::Disconnected) => break,
             }
             // Take whatever else is queued before flushing, so replies to many clients go out together.
             for _ in 0..1024 {
-                match rx.try_recv() {
+                let got = self.rx.as_ref().expect("receiver").try_recv();
+                match got {
                     Ok(msg) => self.handle(msg),
                     Err(_) => break,
                 }
+            }
+            for msg in std::mem::take(&mut self.deferred) {
+                self.handle(msg);
             }
             self.timers();
             self.flush_output();
@@ -277,6 +295,31 @@ impl World {
             self.run_client(id);
         }
         self.serve_ready();
+    }
+
+    /// Called from a script that has run past busy-reply-threshold: handles what connections
+    /// sent meanwhile (other clients get BUSY unless their command is allowed while busy; the
+    /// script's own client only queues), then flushes replies.
+    pub fn serve_during_script(&mut self) {
+        let own = self.script_run.as_ref().map(|r| r.client);
+        for _ in 0..1024 {
+            let Some(msg) = self.rx.as_ref().and_then(|rx| rx.try_recv().ok()) else {
+                break;
+            };
+            match msg {
+                ToCore::Commands { id, cmds, error } if Some(id) == own => {
+                    if let Some(c) = self.clients.get_mut(&id) {
+                        c.pending.extend(cmds);
+                        if error.is_some() {
+                            c.pending_error = error;
+                        }
+                    }
+                }
+                msg @ ToCore::Commands { .. } | msg @ ToCore::Connected { .. } => self.handle(msg),
+                other => self.deferred.push(other),
+            }
+        }
+        self.flush_output();
     }
 
     pub fn mark_output(&mut self, id: ClientId) {
@@ -400,6 +443,9 @@ impl World {
     /// Serves clients blocked on keys that received data, oldest waiter first, after the
     /// command, transaction or script that wrote them has finished.
     pub fn serve_ready(&mut self) {
+        if self.script_run.is_some() {
+            return;
+        }
         while let Some((db, key)) = self.ready.pop_front() {
             self.ready_set.remove(&(db, key.clone()));
             for id in self.blocking.waiting(db, &key) {

@@ -95,6 +95,11 @@ fn check(w: &World, id: ClientId, argv: &[Bytes]) -> Result<&'static Command, Re
     if client.multi.is_some() && cmd.has(Flags::NO_MULTI) {
         return Err(Reply::err("ERR Command not allowed inside a transaction"));
     }
+    if w.script_run.as_ref().is_some_and(|r| r.busy) && !cmd.has(Flags::ALLOW_BUSY) {
+        return Err(Reply::err(
+            "BUSY Redis is busy running a script. You can only call SCRIPT KILL or SHUTDOWN NOSAVE.",
+        ));
+    }
     if !client.resp3
         && client.subscriptions() > 0
         && !matches!(
