@@ -54,6 +54,7 @@ where
 
 const RAISE: i32 = 1;
 const RETURN: i32 = 2;
+const ARGS_NEG_ZERO: i32 = 4;
 
 /// A C closure around a Rust function returning `true, results...` or `false, error`: it
 /// raises the error (a string gets the caller's position, as luaL_error adds it; a table is
@@ -62,13 +63,25 @@ const RETURN: i32 = 2;
 fn trampoline(lua: &Lua, f: Function, mode: i32) -> mlua::Result<Function> {
     unsafe extern "C-unwind" fn tramp(l: *mut ffi::lua_State) -> std::os::raw::c_int {
         let n = ffi::lua_gettop(l);
+        let mode = ffi::lua_tointeger(l, ffi::lua_upvalueindex(2)) as i32;
+        if mode & ARGS_NEG_ZERO != 0 {
+            // mlua reads -0.0 as the integer 0: keep its sign for redis.call's %.17g.
+            for i in 1..=n {
+                if ffi::lua_type(l, i) == ffi::LUA_TNUMBER {
+                    let x = ffi::lua_tonumber(l, i);
+                    if x == 0.0 && x.is_sign_negative() {
+                        ffi::lua_pushstring(l, c"-0".as_ptr());
+                        ffi::lua_replace(l, i);
+                    }
+                }
+            }
+        }
         ffi::lua_pushvalue(l, ffi::lua_upvalueindex(1));
         ffi::lua_insert(l, 1);
         ffi::lua_call(l, n, ffi::LUA_MULTRET);
         let k = ffi::lua_gettop(l);
-        let mode = ffi::lua_tointeger(l, ffi::lua_upvalueindex(2)) as i32;
         let failed = k >= 1 && ffi::lua_type(l, 1) == ffi::LUA_TBOOLEAN && ffi::lua_toboolean(l, 1) == 0;
-        if failed && mode == RAISE {
+        if failed && mode & RAISE != 0 {
             ffi::lua_settop(l, 2);
             if ffi::lua_type(l, 2) == ffi::LUA_TSTRING {
                 ffi::luaL_where(l, 1);
@@ -400,7 +413,7 @@ pub fn plain_error(e: &mlua::Error) -> String {
 pub fn errmsg(lua: &Lua, (v, src, line): (Value, Option<String>, Option<i64>)) -> mlua::Result<Value> {
     let msg = match &v {
         Value::Error(e) => plain_error(e),
-        other => other.to_string().unwrap_or_default(),
+        _ => return Ok(v),
     };
     if msg == KILLED {
         return Ok(Value::Table(err_table(lua, KILLED)?));
@@ -506,8 +519,8 @@ fn lua_string_arg(v: Option<&Value>) -> Option<Vec<u8>> {
 pub fn create(lua: &Lua, shared: &Rc<Shared>) -> mlua::Result<Table> {
     let t = lua.create_table()?;
     let raw = raw_call_fn(lua, shared.clone())?;
-    t.raw_set("call", trampoline(lua, raw.clone(), RAISE)?)?;
-    t.raw_set("pcall", trampoline(lua, raw, RETURN)?)?;
+    t.raw_set("call", trampoline(lua, raw.clone(), RAISE | ARGS_NEG_ZERO)?)?;
+    t.raw_set("pcall", trampoline(lua, raw, RETURN | ARGS_NEG_ZERO)?)?;
     let reply_table = |field: &'static str| {
         lua.create_function(move |lua, args: MultiValue| {
             let s = match (args.len(), args.front()) {

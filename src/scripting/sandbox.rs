@@ -54,6 +54,22 @@ local function handler(err)
 end
 rawset(G, '__redis__err__handler', handler)
 
+-- Redis's pcall: an error table caught is replaced by its err string.
+local pcall_ = pcall
+local function fix(ok, ...)
+  if ok then return true, ... end
+  local e = ...
+  if type(e) == 'userdata' then
+    e = errmsg(e)
+  end
+  if type(e) == 'table' then
+    local m = e.err
+    if type(m) == 'string' or type(m) == 'number' then e = m end
+  end
+  return false, e
+end
+rawset(G, 'pcall', function(...) return fix(pcall_(...)) end)
+
 local function run(f)
   local ok, v = xpcall(f, handler)
   return ok, v
