@@ -456,11 +456,10 @@ pub fn type_name(v: &Value) -> &'static str {
 }
 
 /// math.random / math.randomseed on Redis's lrand48, reseeded before each script.
-pub fn install_math(lua: &Lua, g: &Table, shared: &Rc<Shared>) -> mlua::Result<()> {
+pub fn install_math(lua: &Lua, g: &Table) -> mlua::Result<()> {
     let math: Table = g.get("math")?;
-    let s = shared.clone();
     let random = lua.create_function(move |lua, args: MultiValue| {
-        let r = (s.rand.borrow_mut().next() % i32::MAX) as f64 / i32::MAX as f64;
+        let r = (super::sandbox::rand_next() % i32::MAX) as f64 / i32::MAX as f64;
         let int = |i: usize| -> mlua::Result<i32> {
             match check_number(lua, args.get(i), i + 1, "random") {
                 Ok(n) => Ok(n as i32),
@@ -491,11 +490,10 @@ pub fn install_math(lua: &Lua, g: &Table, shared: &Rc<Shared>) -> mlua::Result<(
             _ => Err(mlua::Error::RuntimeError("wrong number of arguments".into())),
         }
     })?;
-    let s = shared.clone();
     let seed = lua.create_function(move |lua, args: MultiValue| {
         match check_number(lua, args.front(), 1, "randomseed") {
             Ok(n) => {
-                *s.rand.borrow_mut() = super::sandbox::Rand48::new(n as i32);
+                super::sandbox::rand_seed(n as i32);
                 Ok(())
             }
             Err(Fail::Msg(m)) | Err(Fail::Redis(m)) => Err(mlua::Error::RuntimeError(m)),

@@ -12,7 +12,7 @@ pub mod cmsgpack;
 pub mod sandbox;
 pub mod struct_lib;
 
-use std::cell::{Cell, RefCell};
+use std::cell::Cell;
 use std::collections::HashMap;
 use std::rc::Rc;
 use std::time::Instant;
@@ -55,7 +55,6 @@ pub struct ScriptRun {
 pub struct Shared {
     /// `*mut Ctx` of the running EVAL, null when no script runs.
     pub ctx: Cell<*mut ()>,
-    pub rand: RefCell<sandbox::Rand48>,
     /// `redis.setresp(3)` was called in this run.
     pub resp3: Cell<bool>,
 }
@@ -110,7 +109,6 @@ impl Engine {
         let lua = unsafe { Lua::unsafe_new_with(libs, LuaOptions::default()) };
         let shared = Rc::new(Shared {
             ctx: Cell::new(std::ptr::null_mut()),
-            rand: RefCell::new(sandbox::Rand48::new(0)),
             resp3: Cell::new(false),
         });
         let (env, runner) = Self::build(&lua, &shared).expect("lua environment");
@@ -134,10 +132,7 @@ impl Engine {
     fn build(lua: &Lua, shared: &Rc<Shared>) -> mlua::Result<(Table, Function)> {
         let g = lua.globals();
         let dbg: Table = g.get("debug")?;
-        for name in sandbox::REMOVED {
-            g.raw_set(*name, Value::Nil)?;
-        }
-        api::install_math(lua, &g, shared)?;
+        api::install_math(lua, &g)?;
         let errmsg = lua.create_function(api::errmsg)?;
         let names = lua.create_sequence_from(sandbox::LIBRARIES.iter().copied())?;
         let fill_shared = shared.clone();
@@ -156,6 +151,9 @@ impl Engine {
             .into_function()?;
         let (env, runner): (Table, Function) =
             prelude.call((g.clone(), dbg, errmsg, names, fill))?;
+        for name in sandbox::REMOVED {
+            g.raw_set(*name, Value::Nil)?;
+        }
         Ok((env, runner))
     }
 
@@ -211,7 +209,6 @@ impl Engine {
         if let Err(e) = self.set_array("KEYS", keys).and(self.set_array("ARGV", args)) {
             return Reply::err(format!("ERR Error running script {sha}, {e}"));
         }
-        *self.shared.rand.borrow_mut() = sandbox::Rand48::new(0);
         self.shared.resp3.set(false);
         let (saved_db, saved_resp3) = (ctx.db, ctx.resp3);
         ctx.w.script_run = Some(ScriptRun {

@@ -81,7 +81,6 @@ local function readonly(t)
   local p = setmetatable({}, {
     __index = t,
     __newindex = function() error("Attempt to modify a readonly table", 2) end,
-    __metatable = false,
   })
   protected[p] = true
   return p
@@ -98,7 +97,6 @@ P = setmetatable({}, {
     return v
   end,
   __newindex = function() error("Attempt to modify a readonly table", 2) end,
-  __metatable = false,
 })
 protected[P] = true
 
@@ -106,6 +104,12 @@ for _, name in ipairs(lib_names) do
   rawset(G, name, readonly(rawget(G, name)))
 end
 
+-- Strings index the (read-only) string library scripts see.
+getmetatable('').__index = rawget(G, 'string')
+rawset(G, 'setmetatable', function(t, mt)
+  if protected[t] then error("Attempt to modify a readonly table", 2) end
+  return setmetatable(t, mt)
+end)
 rawset(G, 'rawset', function(t, k, v)
   if protected[t] then error("Attempt to modify a readonly table", 0) end
   return rawset(t, k, v)
@@ -124,17 +128,22 @@ end)
 return P, run
 "#;
 
-/// Redis's `redisLrand48` (rand.c): the 48-bit linear congruential generator of lrand48,
-/// reseeded with 0 before every script so `math.random` is deterministic.
-pub struct Rand48(u64);
+/// Redis's `redisLrand48` (rand.c): lrand48's 48-bit linear congruential generator. Its state
+/// is process-wide and Redis 7.0 never reseeds it (only `math.randomseed` does), not even on
+/// SCRIPT FLUSH.
+static RAND_STATE: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0x1234_ABCD_330E);
 
-impl Rand48 {
-    pub fn new(seed: i32) -> Rand48 {
-        Rand48((((seed as u32) as u64) << 16) | 0x330E)
-    }
+pub fn rand_seed(seed: i32) {
+    RAND_STATE.store(
+        (((seed as u32) as u64) << 16) | 0x330E,
+        std::sync::atomic::Ordering::Relaxed,
+    );
+}
 
-    pub fn next(&mut self) -> i32 {
-        self.0 = (self.0.wrapping_mul(0x5DEECE66D).wrapping_add(0xB)) & ((1u64 << 48) - 1);
-        (self.0 >> 17) as i32
-    }
+pub fn rand_next() -> i32 {
+    use std::sync::atomic::Ordering::Relaxed;
+    let x = RAND_STATE.load(Relaxed);
+    let x = (x.wrapping_mul(0x5DEECE66D).wrapping_add(0xB)) & ((1u64 << 48) - 1);
+    RAND_STATE.store(x, Relaxed);
+    (x >> 17) as i32
 }
