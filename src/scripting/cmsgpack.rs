@@ -243,9 +243,9 @@ fn decode(lua: &Lua, c: &mut Cur, depth: usize) -> Result<Value, DErr> {
         0xc2 => Ok(Value::Boolean(false)),
         0xca => num(f32::from_bits(c.uint(4)? as u32) as f64),
         0xcb => num(f64::from_bits(c.uint(8)?)),
-        0xc4 | 0xd9 => str_of(lua, c, 1),
-        0xc5 | 0xda => str_of(lua, c, 2),
-        0xc6 | 0xdb => str_of(lua, c, 4),
+        0xd9 => str_of(lua, c, 1),
+        0xda => str_of(lua, c, 2),
+        0xdb => str_of(lua, c, 4),
         0xdc => {
             let n = c.uint(2)? as usize;
             array(lua, c, n, depth)

@@ -128,7 +128,7 @@ fn pack(lua: &Lua, args: MultiValue) -> LibResult {
         out.extend(std::iter::repeat_n(0u8, pad));
         match opt {
             b'b' | b'B' | b'h' | b'H' | b'l' | b'L' | b'T' | b'i' | b'I' => {
-                let n = tryf!(check_number(lua, args.get(arg), arg + 1, "pack"));
+                let n = tryf!(check_number(lua, Some(args.get(arg).unwrap_or(&Value::Nil)), arg + 1, "pack"));
                 arg += 1;
                 let mut value: u64 = if n < 0.0 { n as i64 as u64 } else { n as u64 };
                 let mut buf = vec![0u8; size];
@@ -145,7 +145,7 @@ fn pack(lua: &Lua, args: MultiValue) -> LibResult {
             }
             b'x' => out.push(0),
             b'f' => {
-                let n = tryf!(check_number(lua, args.get(arg), arg + 1, "pack")) as f32;
+                let n = tryf!(check_number(lua, Some(args.get(arg).unwrap_or(&Value::Nil)), arg + 1, "pack")) as f32;
                 arg += 1;
                 out.extend_from_slice(&if h.little {
                     n.to_le_bytes()
@@ -154,7 +154,7 @@ fn pack(lua: &Lua, args: MultiValue) -> LibResult {
                 });
             }
             b'd' => {
-                let n = tryf!(check_number(lua, args.get(arg), arg + 1, "pack"));
+                let n = tryf!(check_number(lua, Some(args.get(arg).unwrap_or(&Value::Nil)), arg + 1, "pack"));
                 arg += 1;
                 out.extend_from_slice(&if h.little {
                     n.to_le_bytes()
@@ -163,7 +163,7 @@ fn pack(lua: &Lua, args: MultiValue) -> LibResult {
                 });
             }
             b'c' | b's' => {
-                let s = tryf!(bytes_arg(args.get(arg), arg + 1, "pack"));
+                let s = tryf!(bytes_arg(Some(args.get(arg).unwrap_or(&Value::Nil)), arg + 1, "pack"));
                 arg += 1;
                 if size == 0 {
                     size = s.len();
@@ -319,11 +319,11 @@ fn size(_lua: &Lua, args: MultiValue) -> LibResult {
         pos += toalign(pos, &h, opt, size);
         if opt == b's' {
             return Ok(Err(Fail::Msg(
-                "bad argument #1 to 'size' (options 's' has no fixed size)".into(),
+                "bad argument #1 to 'size' (option 's' has no fixed size)".into(),
             )));
         } else if opt == b'c' && size == 0 {
             return Ok(Err(Fail::Msg(
-                "bad argument #1 to 'size' (options 'c0' has no fixed size)".into(),
+                "bad argument #1 to 'size' (option 'c0' has no fixed size)".into(),
             )));
         }
         if !opt.is_ascii_alphanumeric() {
