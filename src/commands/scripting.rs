@@ -50,7 +50,11 @@ pub const COMMANDS: &[Command] = &[
         ),
     Command::new("script", -2, 0, container)
         .subs(SCRIPT_SUBS)
-        .doc("scripting", "A container for Lua scripts management commands", ""),
+        .doc(
+            "scripting",
+            "A container for Lua scripts management commands",
+            "",
+        ),
 ];
 
 const SCRIPT_SUBS: &[Command] = &[
@@ -59,7 +63,13 @@ const SCRIPT_SUBS: &[Command] = &[
         "Check existence of scripts in the script cache.",
         "sha1 [sha1 ...]",
     ),
-    Command::new("script|flush", -2, F::NOSCRIPT | F::MAY_REPLICATE, script_flush).doc(
+    Command::new(
+        "script|flush",
+        -2,
+        F::NOSCRIPT | F::MAY_REPLICATE,
+        script_flush,
+    )
+    .doc(
         "scripting",
         "Remove all the scripts from the script cache.",
         "[ASYNC|SYNC]",
@@ -74,7 +84,13 @@ const SCRIPT_SUBS: &[Command] = &[
         "Kill the script currently in execution.",
         "",
     ),
-    Command::new("script|load", 3, F::NOSCRIPT | F::STALE | F::MAY_REPLICATE, script_load).doc(
+    Command::new(
+        "script|load",
+        3,
+        F::NOSCRIPT | F::STALE | F::MAY_REPLICATE,
+        script_load,
+    )
+    .doc(
         "scripting",
         "Load the specified Lua script into the script cache.",
         "script",
@@ -113,6 +129,8 @@ fn with_engine<R>(ctx: &mut Ctx, f: impl FnOnce(&mut Engine, &mut Ctx) -> R) -> 
 }
 
 fn run(ctx: &mut Ctx, argv: &[Bytes], by_sha: bool, ro: bool) -> Reply {
+    // MONITOR sees the script before the commands it runs (and even when it is refused).
+    ctx.w.feed_monitors(ctx.client, ctx.db, argv);
     let numkeys = match crate::commands::args::int(&argv[2]) {
         Ok(n) => n,
         Err(e) => return e,
@@ -123,7 +141,6 @@ fn run(ctx: &mut Ctx, argv: &[Bytes], by_sha: bool, ro: bool) -> Reply {
     if numkeys < 0 {
         return Reply::err("ERR Number of keys can't be negative");
     }
-    ctx.w.feed_monitors(ctx.client, ctx.db, argv);
     let split = 3 + numkeys as usize;
     let (keys, args) = (&argv[3..split], &argv[split..]);
     with_engine(ctx, |engine, ctx| {

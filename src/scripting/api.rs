@@ -80,7 +80,8 @@ fn trampoline(lua: &Lua, f: Function, mode: i32) -> mlua::Result<Function> {
         ffi::lua_insert(l, 1);
         ffi::lua_call(l, n, ffi::LUA_MULTRET);
         let k = ffi::lua_gettop(l);
-        let failed = k >= 1 && ffi::lua_type(l, 1) == ffi::LUA_TBOOLEAN && ffi::lua_toboolean(l, 1) == 0;
+        let failed =
+            k >= 1 && ffi::lua_type(l, 1) == ffi::LUA_TBOOLEAN && ffi::lua_toboolean(l, 1) == 0;
         if failed && mode & RAISE != 0 {
             ffi::lua_settop(l, 2);
             if ffi::lua_type(l, 2) == ffi::LUA_TSTRING {
@@ -147,7 +148,10 @@ pub fn raw_call_fn(lua: &Lua, shared: Rc<Shared>) -> mlua::Result<Function> {
             return fail_table(lua, "redis.call is only available inside a script");
         };
         if args.is_empty() {
-            return fail_table(lua, "Please specify at least one argument for this redis lib call");
+            return fail_table(
+                lua,
+                "Please specify at least one argument for this redis lib call",
+            );
         }
         let mut argv = Vec::with_capacity(args.len());
         for a in args.iter() {
@@ -166,7 +170,10 @@ pub fn raw_call_fn(lua: &Lua, shared: Rc<Shared>) -> mlua::Result<Function> {
             _ => return fail_table(lua, "Unknown Redis command called from script"),
         };
         if !cmd.arity_ok(argv.len()) {
-            return fail_table(lua, "Wrong number of args calling Redis command from script");
+            return fail_table(
+                lua,
+                "Wrong number of args calling Redis command from script",
+            );
         }
         if cmd.has(Flags::NOSCRIPT) {
             return fail_table(lua, "This Redis command is not allowed from script");
@@ -174,7 +181,10 @@ pub fn raw_call_fn(lua: &Lua, shared: Rc<Shared>) -> mlua::Result<Function> {
         if cmd.has(Flags::WRITE) {
             if let Some(run) = ctx.w.script_run.as_mut() {
                 if run.read_only {
-                    return fail_table(lua, "Write commands are not allowed from read-only scripts.");
+                    return fail_table(
+                        lua,
+                        "Write commands are not allowed from read-only scripts.",
+                    );
                 }
                 run.wrote = true;
             }
@@ -265,7 +275,8 @@ fn array(lua: &Lua, items: &[Reply], resp3: bool) -> mlua::Result<Value> {
 
 /// C's `(long long)` cast of a double as x86-64 performs it.
 pub fn trunc_i64(n: f64) -> i64 {
-    if n.is_nan() || n >= 9.223372036854775807e18 || n < -9.223372036854775808e18 {
+    const LIMIT: f64 = 9_223_372_036_854_775_808.0; // 2^63
+    if !(-LIMIT..LIMIT).contains(&n) {
         i64::MIN
     } else {
         n as i64
@@ -410,7 +421,10 @@ pub fn plain_error(e: &mlua::Error) -> String {
 
 /// The error handler's helper: an error raised from Rust becomes a string with the caller's
 /// position (like luaL_error), or the kill error table.
-pub fn errmsg(lua: &Lua, (v, src, line): (Value, Option<String>, Option<i64>)) -> mlua::Result<Value> {
+pub fn errmsg(
+    lua: &Lua,
+    (v, src, line): (Value, Option<String>, Option<i64>),
+) -> mlua::Result<Value> {
     let msg = match &v {
         Value::Error(e) => plain_error(e),
         _ => return Ok(v),
@@ -487,7 +501,9 @@ pub fn install_math(lua: &Lua, g: &Table) -> mlua::Result<()> {
                 }
                 Ok((r * (u as f64 - l as f64 + 1.0)).floor() + l as f64)
             }
-            _ => Err(mlua::Error::RuntimeError("wrong number of arguments".into())),
+            _ => Err(mlua::Error::RuntimeError(
+                "wrong number of arguments".into(),
+            )),
         }
     })?;
     let seed = lua.create_function(move |lua, args: MultiValue| {
@@ -533,7 +549,11 @@ pub fn create(lua: &Lua, shared: &Rc<Shared>) -> mlua::Result<Table> {
             let out = lua.create_table()?;
             if field == "err" {
                 let s = String::from_utf8_lossy(&s).into_owned();
-                let s = if s.starts_with('-') { s } else { format!("-{s}") };
+                let s = if s.starts_with('-') {
+                    s
+                } else {
+                    format!("-{s}")
+                };
                 out.raw_set("err", error_text(&s))?;
             } else {
                 out.raw_set("ok", lua.create_string(&s)?)?;
@@ -594,7 +614,9 @@ pub fn create(lua: &Lua, shared: &Rc<Shared>) -> mlua::Result<Table> {
         "setresp",
         lib_fn(lua, move |lua, args| {
             if args.len() != 1 {
-                return Ok(Err(Fail::Redis("redis.setresp() requires one argument.".into())));
+                return Ok(Err(Fail::Redis(
+                    "redis.setresp() requires one argument.".into(),
+                )));
             }
             let n = lua.coerce_number(args[0].clone())?.unwrap_or(0.0) as i64;
             if n != 2 && n != 3 {
@@ -608,7 +630,9 @@ pub fn create(lua: &Lua, shared: &Rc<Shared>) -> mlua::Result<Table> {
         "set_repl",
         lib_fn(lua, |lua, args| {
             if args.len() != 1 {
-                return Ok(Err(Fail::Redis("redis.set_repl() requires two arguments.".into())));
+                return Ok(Err(Fail::Redis(
+                    "redis.set_repl() requires two arguments.".into(),
+                )));
             }
             let n = lua.coerce_number(args[0].clone())?.unwrap_or(0.0) as i64;
             if n & !3 != 0 {

@@ -26,7 +26,8 @@ macro_rules! tryf {
 pub fn create(lua: &Lua) -> mlua::Result<Table> {
     let t = lua.create_table()?;
     type Op = fn(u32, u32) -> u32;
-    let unary: [(&'static str, fn(u32) -> u32); 3] = [
+    type Unary = fn(u32) -> u32;
+    let unary: [(&'static str, Unary); 3] = [
         ("tobit", |b| b),
         ("bnot", |b| !b),
         ("bswap", |b: u32| b.swap_bytes()),
@@ -34,7 +35,9 @@ pub fn create(lua: &Lua) -> mlua::Result<Table> {
     for (name, f) in unary {
         t.raw_set(
             name,
-            lib_fn(lua, move |lua, args| bret(f(tryf!(barg(lua, &args, 0, name)))))?,
+            lib_fn(lua, move |lua, args| {
+                bret(f(tryf!(barg(lua, &args, 0, name))))
+            })?,
         )?;
     }
     let folds: [(&'static str, Op); 3] = [

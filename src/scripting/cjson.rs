@@ -75,7 +75,11 @@ pub fn create(lua: &Lua) -> mlua::Result<Table> {
                 other => {
                     return Ok(Err(Fail::Msg(format!(
                         "bad argument #1 to 'decode' (string expected, got {})",
-                        if other.is_nil() { "nil" } else { type_name(other) }
+                        if other.is_nil() {
+                            "nil"
+                        } else {
+                            type_name(other)
+                        }
                     ))))
                 }
             };
@@ -119,7 +123,9 @@ fn config_fns(lua: &Lua, t: &Table, cfg: &Cfg) -> mlua::Result<()> {
             Value::Boolean(b) => Some(*b),
             Value::Integer(i) => Some(*i != 0),
             Value::Number(n) => Some(*n != 0.0),
-            Value::String(s) => Some(s.as_bytes().as_ref() == b"on" || s.as_bytes().as_ref() == b"true"),
+            Value::String(s) => {
+                Some(s.as_bytes().as_ref() == b"on" || s.as_bytes().as_ref() == b"true")
+            }
             _ => None,
         }
     }
@@ -410,7 +416,8 @@ impl Parser<'_> {
     }
 
     fn next(&mut self) -> Token {
-        while matches!(self.at(self.pos), b' ' | b'\t' | b'\n' | b'\r') && self.pos < self.data.len()
+        while matches!(self.at(self.pos), b' ' | b'\t' | b'\n' | b'\r')
+            && self.pos < self.data.len()
         {
             self.pos += 1;
         }
@@ -521,22 +528,22 @@ impl Parser<'_> {
                     b'n' => 10,
                     b'f' => 12,
                     b'r' => 13,
-                    b'u' => {
-                        match self.unicode() {
-                            Some((cp, len)) => {
-                                let mut buf = [0u8; 4];
-                                let s = char::from_u32(cp).unwrap_or('\u{fffd}').encode_utf8(&mut buf);
-                                out.extend_from_slice(s.as_bytes());
-                                self.pos += len;
-                                continue;
-                            }
-                            None => {
-                                tok.index = self.pos;
-                                tok.kind = Tok::Error("invalid unicode escape code");
-                                return;
-                            }
+                    b'u' => match self.unicode() {
+                        Some((cp, len)) => {
+                            let mut buf = [0u8; 4];
+                            let s = char::from_u32(cp)
+                                .unwrap_or('\u{fffd}')
+                                .encode_utf8(&mut buf);
+                            out.extend_from_slice(s.as_bytes());
+                            self.pos += len;
+                            continue;
                         }
-                    }
+                        None => {
+                            tok.index = self.pos;
+                            tok.kind = Tok::Error("invalid unicode escape code");
+                            return;
+                        }
+                    },
                     _ => {
                         tok.index = self.pos;
                         tok.kind = Tok::Error("invalid escape code");
@@ -693,7 +700,11 @@ pub fn strtod(s: &[u8]) -> Option<(f64, usize)> {
     };
     let sign = if neg { -1.0 } else { 1.0 };
     let rest = &s[i..];
-    let lower: Vec<u8> = rest.iter().take(8).map(|c| c.to_ascii_lowercase()).collect();
+    let lower: Vec<u8> = rest
+        .iter()
+        .take(8)
+        .map(|c| c.to_ascii_lowercase())
+        .collect();
     if lower.starts_with(b"infinity") {
         return Some((sign * f64::INFINITY, i + 8));
     }
@@ -798,7 +809,10 @@ pub fn strtod(s: &[u8]) -> Option<(f64, usize)> {
     } else {
         text.to_string()
     };
-    let text = text.strip_suffix('.').map(|t| t.to_string()).unwrap_or(text);
+    let text = text
+        .strip_suffix('.')
+        .map(|t| t.to_string())
+        .unwrap_or(text);
     let v: f64 = text.replace(".e", "e").replace(".E", "E").parse().ok()?;
     Some((sign * v, j))
 }

@@ -67,7 +67,8 @@ pub fn create(lua: &Lua) -> mlua::Result<Table> {
 }
 
 fn int_equivalent(n: f64) -> bool {
-    n.is_finite() && n >= -9.223372036854775808e18 && n < 9.223372036854775808e18 && n.trunc() == n
+    const LIMIT: f64 = 9_223_372_036_854_775_808.0; // 2^63
+    (-LIMIT..LIMIT).contains(&n) && n.trunc() == n
 }
 
 fn encode_int(n: i64, out: &mut Vec<u8>) {
@@ -178,7 +179,8 @@ fn encode(v: &Value, level: usize, out: &mut Vec<u8>) -> mlua::Result<()> {
                     encode(&item, level + 1, out)?;
                 }
             } else {
-                let pairs: Vec<(Value, Value)> = t.pairs::<Value, Value>().collect::<mlua::Result<_>>()?;
+                let pairs: Vec<(Value, Value)> =
+                    t.pairs::<Value, Value>().collect::<mlua::Result<_>>()?;
                 encode_len(pairs.len(), 0x80, 15, [0xde, 0xdf], out);
                 for (k, v) in &pairs {
                     encode(k, level + 1, out)?;
@@ -295,7 +297,9 @@ fn map(lua: &Lua, c: &mut Cur, n: usize, depth: usize) -> Result<Value, DErr> {
         let k = decode(lua, c, depth + 1)?;
         let v = decode(lua, c, depth + 1)?;
         if k.is_nil() {
-            return Err(DErr::Lua(mlua::Error::RuntimeError("table index is nil".into())));
+            return Err(DErr::Lua(mlua::Error::RuntimeError(
+                "table index is nil".into(),
+            )));
         }
         t.raw_set(k, v)?;
     }

@@ -41,6 +41,8 @@ pub struct ScriptRun {
     pub client: ClientId,
     pub sha: String,
     pub started: Instant,
+    /// Unix ms at the script's start: the clock its commands see.
+    pub now_ms: i64,
     /// A write command was called: SCRIPT KILL answers UNKILLABLE.
     pub wrote: bool,
     /// SCRIPT KILL asked the script to stop.
@@ -206,7 +208,10 @@ impl Engine {
             return Reply::err("ERR Can not execute a script with write flag using *_ro command.");
         }
         let func = script.func.clone();
-        if let Err(e) = self.set_array("KEYS", keys).and(self.set_array("ARGV", args)) {
+        if let Err(e) = self
+            .set_array("KEYS", keys)
+            .and(self.set_array("ARGV", args))
+        {
             return Reply::err(format!("ERR Error running script {sha}, {e}"));
         }
         self.shared.resp3.set(false);
@@ -215,6 +220,7 @@ impl Engine {
             client: ctx.client,
             sha: sha.to_string(),
             started: Instant::now(),
+            now_ms: ctx.now,
             wrote: false,
             kill: false,
             busy: false,

@@ -131,7 +131,8 @@ return P, run
 /// Redis's `redisLrand48` (rand.c): lrand48's 48-bit linear congruential generator. Its state
 /// is process-wide and Redis 7.0 never reseeds it (only `math.randomseed` does), not even on
 /// SCRIPT FLUSH.
-static RAND_STATE: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0x1234_ABCD_330E);
+static RAND_STATE: std::sync::atomic::AtomicU64 =
+    std::sync::atomic::AtomicU64::new(0x1234_ABCD_330E);
 
 pub fn rand_seed(seed: i32) {
     RAND_STATE.store(

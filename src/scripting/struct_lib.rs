@@ -128,7 +128,12 @@ fn pack(lua: &Lua, args: MultiValue) -> LibResult {
         out.extend(std::iter::repeat_n(0u8, pad));
         match opt {
             b'b' | b'B' | b'h' | b'H' | b'l' | b'L' | b'T' | b'i' | b'I' => {
-                let n = tryf!(check_number(lua, Some(args.get(arg).unwrap_or(&Value::Nil)), arg + 1, "pack"));
+                let n = tryf!(check_number(
+                    lua,
+                    Some(args.get(arg).unwrap_or(&Value::Nil)),
+                    arg + 1,
+                    "pack"
+                ));
                 arg += 1;
                 let mut value: u64 = if n < 0.0 { n as i64 as u64 } else { n as u64 };
                 let mut buf = vec![0u8; size];
@@ -145,7 +150,12 @@ fn pack(lua: &Lua, args: MultiValue) -> LibResult {
             }
             b'x' => out.push(0),
             b'f' => {
-                let n = tryf!(check_number(lua, Some(args.get(arg).unwrap_or(&Value::Nil)), arg + 1, "pack")) as f32;
+                let n = tryf!(check_number(
+                    lua,
+                    Some(args.get(arg).unwrap_or(&Value::Nil)),
+                    arg + 1,
+                    "pack"
+                )) as f32;
                 arg += 1;
                 out.extend_from_slice(&if h.little {
                     n.to_le_bytes()
@@ -154,7 +164,12 @@ fn pack(lua: &Lua, args: MultiValue) -> LibResult {
                 });
             }
             b'd' => {
-                let n = tryf!(check_number(lua, Some(args.get(arg).unwrap_or(&Value::Nil)), arg + 1, "pack"));
+                let n = tryf!(check_number(
+                    lua,
+                    Some(args.get(arg).unwrap_or(&Value::Nil)),
+                    arg + 1,
+                    "pack"
+                ));
                 arg += 1;
                 out.extend_from_slice(&if h.little {
                     n.to_le_bytes()
@@ -163,7 +178,11 @@ fn pack(lua: &Lua, args: MultiValue) -> LibResult {
                 });
             }
             b'c' | b's' => {
-                let s = tryf!(bytes_arg(Some(args.get(arg).unwrap_or(&Value::Nil)), arg + 1, "pack"));
+                let s = tryf!(bytes_arg(
+                    Some(args.get(arg).unwrap_or(&Value::Nil)),
+                    arg + 1,
+                    "pack"
+                ));
                 arg += 1;
                 if size == 0 {
                     size = s.len();
@@ -277,9 +296,7 @@ fn unpack(lua: &Lua, args: MultiValue) -> LibResult {
                                 }
                             }
                         }
-                        _ => {
-                            return Ok(Err(Fail::Msg("format 'c0' needs a previous size".into())))
-                        }
+                        _ => return Ok(Err(Fail::Msg("format 'c0' needs a previous size".into()))),
                     };
                     out.pop();
                     size = prev as usize;

@@ -512,11 +512,11 @@ impl World {
         if self.monitors.is_empty() {
             return;
         }
-        let addr = self
-            .clients
-            .get(&from)
-            .map(|c| c.addr.to_string())
-            .unwrap_or_else(|| "lua".into());
+        let addr = match self.clients.get(&from) {
+            // Commands a script runs show as coming from "lua".
+            Some(c) if self.script_run.is_none() => c.addr.to_string(),
+            _ => "lua".into(),
+        };
         let us = now_us();
         let mut line = format!("{}.{:06} [{} {}]", us / 1_000_000, us % 1_000_000, db, addr);
         for a in argv {
