@@ -232,6 +232,13 @@ impl Engine {
         ctx.db = saved_db;
         ctx.resp3 = saved_resp3;
         ctx.w.script_run = None;
+        if ctx.w.shutdown {
+            // SHUTDOWN NOSAVE ended the script: the server exits without answering it.
+            return Reply::None;
+        }
+        if matches!(&result, Err(mlua::Error::MemoryError(_))) {
+            let _ = self.lua.gc_collect();
+        }
         let reply = match result {
             Ok((true, v)) => api::lua_to_reply(&v, self.shared.resp3.get(), ctx.resp3),
             Ok((false, v)) => api::error_reply(&v, sha),
