@@ -201,5 +201,79 @@ def main():
         f.write(cmd("LRANGE", K["active"], "0", "-1") + "\n")
         f.write("!sort KEYS *\n")
 
+    flow2(scripts, out)
+
+
+def flow2(scripts, out):
+    """Delayed, prioritized, paused, stalled, retried, scheduled and removed jobs."""
+    e = lambda name, keys, args: evalsha_line(scripts, name, [K[k] if k in K else k for k in keys], args)
+    L = []
+    job_args = lambda cid, ts: mp([P, cid, "job", ts, None, None, None, None, None, None])
+    # 1: delayed, 2: prioritized, 3: standard
+    L.append(e("addDelayedJob", ["marker", "meta", "id", "delayed", "completed", "events"],
+               [job_args("", TS), '{"d":1}', mp({"delay": 5000, "attempts": 2, "timestamp": TS})]))
+    L.append(e("addPrioritizedJob", ["marker", "meta", "id", "prioritized", "delayed", "completed", "active", "events", "pc"],
+               [job_args("", TS + 1), '{"p":1}', mp({"priority": 5, "attempts": 0})]))
+    L.append(e("addStandardJob", ["wait", "paused", "meta", "id", "completed", "delayed", "active", "events", "marker"],
+               [job_args("", TS + 2), '{"s":1}', mp({"attempts": 3, "backoff": {"type": "fixed", "delay": 100}})]))
+    L.append(e("getCounts", [P], ["wait", "delayed", "prioritized", "active"]))
+    L.append(e("changeDelay", ["delayed", "meta", "marker", "events"], ["7000", str(TS + 10), "1", P + "1"]))
+    L.append(e("changeDelay", ["delayed", "meta", "marker", "events"], ["7000", str(TS + 10), "99", P + "99"]))
+    L.append(e("promote", ["delayed", "wait", "paused", "meta", "prioritized", "active", "pc", "events", "marker"], [P, "1"]))
+    L.append(e("promote", ["delayed", "wait", "paused", "meta", "prioritized", "active", "pc", "events", "marker"], [P, "1"]))
+    act = lambda tok, ts: e("moveToActive", ["wait", "active", "prioritized", "events", "stalled", "limiter", "delayed", "paused", "meta", "pc", "marker"],
+                            [P, str(ts), mp({"token": tok, "lockDuration": 30000, "name": "w"})])
+    L.append(act("t1", TS + 20))   # prioritized job 2 first
+    L.append(act("t2", TS + 21))
+    L.append(e("updateProgress", [P + "2", "events", "meta"], ["2", "42"]))
+    L.append(e("updateProgress", [P + "2", "events", "meta"], ["2", '{"step":3}']))
+    L.append(e("updateProgress", [P + "98", "events", "meta"], ["98", "1"]))
+    L.append(e("extendLocks", ["stalled"], [P, mp(["t1", "bad"]), mp(["2", "3"]), "30000"]))
+    L.append(e("moveToDelayed", ["marker", "active", "prioritized", "delayed", P + "2", "events", "meta", "stalled", "wait", "limiter", "pc"],
+               [P, str(TS + 30), "2", "t1", "2000", "0", "", "0", mp({"token": "t1", "lockDuration": 30000, "name": "w"})]))
+    L.append(e("retryJob", ["active", "wait", "paused", P + "3", "meta", "events", "delayed", "prioritized", "pc", "marker", "stalled"],
+               [P, str(TS + 40), "RPUSH", "3", "t2"]))
+    L.append(e("retryJob", ["active", "wait", "paused", P + "3", "meta", "events", "delayed", "prioritized", "pc", "marker", "stalled"],
+               [P, str(TS + 40), "RPUSH", "3", "t2"]))
+    L.append(e("pause", ["wait", "paused", "meta", "prioritized", "events", "delayed", "marker"], ["paused", "1"]))
+    L.append(e("isMaxed", ["meta", "active"], []))
+    L.append(e("pause", ["paused", "wait", "meta", "prioritized", "events", "delayed", "marker"], ["resumed", "1"]))
+    L.append(act("t3", TS + 50))
+    L.append(e("moveStalledJobsToWait", ["stalled", "wait", "active", "stalled-check", "meta", "paused", "marker", "events", "repeat"],
+               ["1", P, str(TS + 60), "30000"]))
+    L.append(e("moveStalledJobsToWait", ["stalled", "wait", "active", "stalled-check", "meta", "paused", "marker", "events", "repeat"],
+               ["1", P, str(TS + 60), "30000"]))
+    L.append(e("addJobScheduler", ["repeat", "delayed", "wait", "paused", "meta", "prioritized", "marker", "id", "events", "pc", "active"],
+               [str(TS + 1000), mp({"name": "tick", "every": 1000}), "every-sec", '{"t":1}', mp({"attempts": 1}),
+                mp({"delay": 1000, "timestamp": TS, "attempts": 1}), str(TS), P, ""]))
+    L.append(e("getJobScheduler", ["repeat"], ["every-sec"]))
+    # Job hashes with an opts value over 64 bytes are hashtables in Redis (hash order): !sort.
+    L.append("!sort " + e("getJobs", [P], ["0", "-1", "1", "100", "wait", "delayed", "active", "prioritized", "paused"]))
+    L.append(e("getDependencyCounts", [P + "1:processed", P + "1:unprocessed", P + "1:ignored", P + "1:failed"], ["processed", "unprocessed", "ignored", "failed"]))
+    L.append(e("removeJobScheduler", ["repeat", "delayed", "events"], ["every-sec", P]))
+    L.append(e("removeJobScheduler", ["repeat", "delayed", "events"], ["every-sec", P]))
+    fin = lambda jid, tok: e("moveToFinished", ["wait", "active", "prioritized", "events", "stalled", "limiter", "delayed", "paused", "meta", "pc",
+                                                "completed", P + jid, P + "metrics:completed", "marker"],
+                             [jid, str(TS + 70), "returnvalue", '"v"', "completed", "0", P,
+                              mp({"token": tok, "name": "w", "keepJobs": {"count": -1}, "lockDuration": 30000, "attempts": 0,
+                                  "maxMetricsSize": "", "fpof": False, "cpof": False, "idof": False, "rdof": False})])
+    L.append("!sort " + act("t4", TS + 65))
+    L.append(fin("1", "t4"))
+    L.append(fin("3", "t3"))
+    L.append(e("reprocessJob", [P + "1", "events", "completed", "wait", "meta", "active", "marker", "prioritized", "pc"],
+               ["1", "RPUSH", "returnvalue", "completed", "1", "1"]))
+    L.append(e("moveJobsToWait", [P, "events", "delayed", "wait", "paused", "meta", "active", "marker"], ["1000", str(TS + 80), "delayed"]))
+    L.append(e("cleanJobsInSet", ["wait", "events", "repeat"], [P, str(TS + 100000), "0", "wait"]))
+    L.append(e("removeJob", [P + "2", "repeat"], ["2", "1", P]))
+    L.append(e("drain", ["wait", "paused", "delayed", "prioritized", "repeat"], [P, "1"]))
+    L.append(e("getCounts", [P], ["wait", "delayed", "prioritized", "active", "completed", "failed", "paused"]))
+    L.append(e("obliterate", ["meta", P], ["1000", "1"]))
+    with open(out + "/bullmq_flow2.txt", "w") as f:
+        f.write("# BullMQ 6.7.0 scripts over delayed, prioritized, paused, stalled, retried, scheduled and\n")
+        f.write("# removed jobs (generated by protocol-tests/tools/gen_bullmq.py). Needs streams.\n")
+        for i, line in enumerate(L):
+            f.write(line + "\n")
+        f.write("!sort KEYS *\n")
+
 
 main()
