@@ -16,18 +16,22 @@ fn eval_keys(argv: &[Bytes]) -> Vec<usize> {
         .and_then(|a| std::str::from_utf8(a).ok())
         .and_then(|s| s.parse::<usize>().ok())
         .unwrap_or(0);
-    (3..(3 + n).min(argv.len())).collect()
+    if 3 + n > argv.len() {
+        // More keys announced than arguments: COMMAND GETKEYS finds none, as Redis.
+        return Vec::new();
+    }
+    (3..3 + n).collect()
 }
 
 pub const COMMANDS: &[Command] = &[
-    Command::new("eval", -3, EVAL_FLAGS | F::MAY_REPLICATE, eval)
+    Command::new("eval", -3, EVAL_FLAGS, eval)
         .keys_fn(0, 0, 0, eval_keys)
         .doc(
             "scripting",
             "Execute a Lua script server side",
             "script numkeys [key [key ...]] [arg [arg ...]]",
         ),
-    Command::new("evalsha", -3, EVAL_FLAGS | F::MAY_REPLICATE, evalsha)
+    Command::new("evalsha", -3, EVAL_FLAGS, evalsha)
         .keys_fn(0, 0, 0, eval_keys)
         .doc(
             "scripting",

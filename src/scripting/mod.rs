@@ -301,6 +301,22 @@ fn busy_hook(shared: &Shared) -> mlua::Result<VmState> {
     Ok(VmState::Continue)
 }
 
+/// Whether EVAL / EVALSHA may write (CLIENT PAUSE WRITE holds it): every script but one
+/// with the `no-writes` flag; an unknown sha counts as writing. The _RO forms never write.
+pub fn may_write(name: &str, argv: &[Bytes], engine: Option<&Engine>) -> bool {
+    let no_writes = |flags: u32| flags & FLAG_NO_WRITES != 0;
+    match (name, argv.get(1)) {
+        ("eval", Some(body)) => !shebang(body).is_ok_and(|(f, _)| no_writes(f)),
+        ("evalsha", Some(sha)) => {
+            let sha = String::from_utf8_lossy(sha).to_ascii_lowercase();
+            !engine
+                .and_then(|e| e.scripts.get(&sha))
+                .is_some_and(|s| no_writes(s.flags))
+        }
+        _ => false,
+    }
+}
+
 /// Parses a `#!lua flags=...` first line: (flags, bytes to skip before loading, which keeps
 /// the line feed so line numbers stay right).
 pub fn shebang(body: &[u8]) -> Result<(u32, usize), String> {

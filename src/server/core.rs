@@ -257,7 +257,7 @@ impl World {
                 break;
             };
             if let Some((_, all)) = self.pause {
-                if all || pause_holds(&argv, c.multi.as_deref()) {
+                if all || pause_holds(&argv, c.multi.as_deref(), self.scripting.as_deref()) {
                     let c = self.clients.get_mut(&id).expect("client");
                     c.pending.push_front(argv);
                     if !self.paused_clients.contains(&id) {
@@ -574,10 +574,17 @@ impl World {
 /// Whether a CLIENT PAUSE WRITE holds this command back: writes and commands that may
 /// replicate (scripts, PUBLISH), as Redis's `blockPostponeClient` decides.
 /// Inside MULTI only EXEC is held, when the transaction writes.
-fn pause_holds(argv: &[Bytes], multi: Option<&[Vec<Bytes>]>) -> bool {
+fn pause_holds(
+    argv: &[Bytes],
+    multi: Option<&[Vec<Bytes>]>,
+    scripting: Option<&crate::scripting::Engine>,
+) -> bool {
     use crate::commands::Flags;
     let writes = |argv: &[Bytes]| match table::resolve(argv) {
-        table::Resolved::Found(cmd) => cmd.has(Flags::WRITE | Flags::MAY_REPLICATE),
+        table::Resolved::Found(cmd) => {
+            cmd.has(Flags::WRITE | Flags::MAY_REPLICATE)
+                || crate::scripting::may_write(cmd.name, argv, scripting)
+        }
         _ => false,
     };
     match multi {
