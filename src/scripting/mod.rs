@@ -10,6 +10,7 @@ pub mod bit;
 pub mod cjson;
 pub mod cmsgpack;
 pub mod sandbox;
+pub mod strtod;
 pub mod struct_lib;
 
 use std::cell::Cell;
@@ -356,4 +357,27 @@ pub fn shebang(body: &[u8]) -> Result<(u32, usize), String> {
 /// Converts an mlua multi-value into its first value (or nil).
 pub fn first(v: MultiValue) -> Value {
     v.into_iter().next().unwrap_or(Value::Nil)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn shebangs() {
+        assert_eq!(shebang(b"return 1"), Ok((FLAG_COMPAT, 0)));
+        assert_eq!(shebang(b"#!lua\nreturn 1"), Ok((0, 5)));
+        assert_eq!(
+            shebang(b"#!lua flags=no-writes,allow-oom\nreturn 1"),
+            Ok((FLAG_NO_WRITES | FLAG_ALLOW_OOM, 31))
+        );
+        assert!(shebang(b"#!lua flags=bogus\n").is_err());
+        assert!(shebang(b"#!lua").is_err());
+        assert!(shebang(b"#!python\n").is_err());
+    }
+
+    #[test]
+    fn sha() {
+        assert_eq!(sha1hex(b""), "da39a3ee5e6b4b0d3255bfef95601890afd80709");
+    }
 }
