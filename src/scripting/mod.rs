@@ -119,7 +119,12 @@ impl Engine {
         let hook_shared = shared.clone();
         lua.set_hook(
             HookTriggers::new().every_nth_instruction(100_000),
-            move |_lua, _debug| busy_hook(&hook_shared),
+            move |_lua, debug| {
+                // Never raise inside the prelude (the error handler): that would turn a kill
+                // into "error in error handling".
+                let ours = debug.source().source.is_some_and(|s| s == "=berth");
+                busy_hook(&hook_shared, ours)
+            },
         );
         let globals = lua.globals();
         Engine {
@@ -270,7 +275,7 @@ impl Engine {
 
 /// The hook run every 100k VM instructions: past busy-reply-threshold it serves other clients
 /// (BUSY, or commands flagged allow-busy such as SCRIPT KILL), and stops a killed script.
-fn busy_hook(shared: &Shared) -> mlua::Result<VmState> {
+fn busy_hook(shared: &Shared, in_prelude: bool) -> mlua::Result<VmState> {
     let Some(ctx) = shared.ctx() else {
         return Ok(VmState::Continue);
     };
@@ -292,6 +297,9 @@ fn busy_hook(shared: &Shared) -> mlua::Result<VmState> {
         );
     }
     w.serve_during_script();
+    if in_prelude {
+        return Ok(VmState::Continue);
+    }
     let run = w.script_run.as_ref();
     if run.is_some_and(|r| r.kill) {
         return Err(mlua::Error::RuntimeError(api::KILLED.into()));
