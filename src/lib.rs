@@ -6,4 +6,5 @@ pub mod commands;
 pub mod config;
 pub mod db;
 pub mod protocol;
+pub mod scripting;
 pub mod server;

@@ -30,10 +30,13 @@ fn main() {
 
     let (core_tx, core_rx) = std::sync::mpsc::channel();
     let (done_tx, done_rx) = tokio::sync::oneshot::channel::<()>();
-    let world = World::new(config);
     let core = std::thread::Builder::new()
         .name("keyspace".into())
+        // Deep Lua tables (cjson nesting up to 1000) recurse in Rust on this thread.
+        .stack_size(256 << 20)
         .spawn(move || {
+            // Built on its own thread: the Lua state inside is not Send.
+            let world = World::new(config);
             world.run(core_rx);
             let _ = done_tx.send(());
         })

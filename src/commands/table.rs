@@ -168,9 +168,10 @@ impl Command {
     }
 }
 
-fn groups() -> [&'static [Command]; 15] {
+/// Every group's commands; a new group file adds its `COMMANDS` here.
+const GROUPS: &[&[Command]] = {
     use super::*;
-    [
+    &[
         connection::COMMANDS,
         server::COMMANDS,
         introspection::COMMANDS,
@@ -186,12 +187,13 @@ fn groups() -> [&'static [Command]; 15] {
         streams_groups::COMMANDS,
         pubsub::COMMANDS,
         transactions::COMMANDS,
+        scripting::COMMANDS,
     ]
-}
+};
 
 /// Every top-level command, in table order.
 pub fn all() -> impl Iterator<Item = &'static Command> {
-    groups().into_iter().flat_map(|g| g.iter())
+    GROUPS.iter().flat_map(|g| g.iter())
 }
 
 /// Finds a command by name, case-insensitively.

@@ -124,6 +124,14 @@ pub struct World {
     ready_set: HashSet<(usize, Bytes)>,
     with_output: Vec<ClientId>,
     last_expire_cycle: i64,
+    /// The Lua engine and script cache (taken out while a script runs).
+    pub scripting: Option<Box<crate::scripting::Engine>>,
+    /// The script being run, if any: BUSY replies and SCRIPT KILL look at it.
+    pub script_run: Option<crate::scripting::ScriptRun>,
+    /// The connection tasks' channel, reachable while a long script polls it.
+    pub rx: Option<Receiver<ToCore>>,
+    /// Messages that arrived during a script and wait for it to end (client closes).
+    deferred: Vec<ToCore>,
 }
 
 impl World {
@@ -153,24 +161,34 @@ impl World {
             ready_set: HashSet::new(),
             with_output: Vec::new(),
             last_expire_cycle: now,
+            scripting: Some(Box::default()),
+            script_run: None,
+            rx: None,
+            deferred: Vec::new(),
         }
     }
 
     /// The thread's loop: wait for messages or the next timer, run, flush replies.
     pub fn run(mut self, rx: Receiver<ToCore>) {
+        self.rx = Some(rx);
         loop {
             let wait = self.next_timer_wait();
-            match rx.recv_timeout(wait) {
+            let got = self.rx.as_ref().expect("receiver").recv_timeout(wait);
+            match got {
                 Ok(msg) => self.handle(msg),
                 Err(RecvTimeoutError::Timeout) => {}
                 Err(RecvTimeoutError::Disconnected) => break,
             }
             // Take whatever else is queued before flushing, so replies to many clients go out together.
             for _ in 0..1024 {
-                match rx.try_recv() {
+                let got = self.rx.as_ref().expect("receiver").try_recv();
+                match got {
                     Ok(msg) => self.handle(msg),
                     Err(_) => break,
                 }
+            }
+            for msg in std::mem::take(&mut self.deferred) {
+                self.handle(msg);
             }
             self.timers();
             self.flush_output();
@@ -239,7 +257,7 @@ impl World {
                 break;
             };
             if let Some((_, all)) = self.pause {
-                if all || pause_holds(&argv, c.multi.as_deref()) {
+                if all || pause_holds(&argv, c.multi.as_deref(), self.scripting.as_deref()) {
                     let c = self.clients.get_mut(&id).expect("client");
                     c.pending.push_front(argv);
                     if !self.paused_clients.contains(&id) {
@@ -277,6 +295,31 @@ impl World {
             self.run_client(id);
         }
         self.serve_ready();
+    }
+
+    /// Called from a script that has run past busy-reply-threshold: handles what connections
+    /// sent meanwhile (other clients get BUSY unless their command is allowed while busy; the
+    /// script's own client only queues), then flushes replies.
+    pub fn serve_during_script(&mut self) {
+        let own = self.script_run.as_ref().map(|r| r.client);
+        for _ in 0..1024 {
+            let Some(msg) = self.rx.as_ref().and_then(|rx| rx.try_recv().ok()) else {
+                break;
+            };
+            match msg {
+                ToCore::Commands { id, cmds, error } if Some(id) == own => {
+                    if let Some(c) = self.clients.get_mut(&id) {
+                        c.pending.extend(cmds);
+                        if error.is_some() {
+                            c.pending_error = error;
+                        }
+                    }
+                }
+                msg @ ToCore::Commands { .. } | msg @ ToCore::Connected { .. } => self.handle(msg),
+                other => self.deferred.push(other),
+            }
+        }
+        self.flush_output();
     }
 
     pub fn mark_output(&mut self, id: ClientId) {
@@ -429,6 +472,9 @@ impl World {
     /// Serves clients blocked on keys that received data, oldest waiter first, after the
     /// command, transaction or script that wrote them has finished.
     pub fn serve_ready(&mut self) {
+        if self.script_run.is_some() {
+            return;
+        }
         while let Some((db, key)) = self.ready.pop_front() {
             self.ready_set.remove(&(db, key.clone()));
             for id in self.blocking.waiting(db, &key) {
@@ -495,11 +541,11 @@ impl World {
         if self.monitors.is_empty() {
             return;
         }
-        let addr = self
-            .clients
-            .get(&from)
-            .map(|c| c.addr.to_string())
-            .unwrap_or_else(|| "lua".into());
+        let addr = match self.clients.get(&from) {
+            // Commands a script runs show as coming from "lua".
+            Some(c) if self.script_run.is_none() => c.addr.to_string(),
+            _ => "lua".into(),
+        };
         let us = now_us();
         let mut line = format!("{}.{:06} [{} {}]", us / 1_000_000, us % 1_000_000, db, addr);
         for a in argv {
@@ -557,10 +603,17 @@ impl World {
 /// Whether a CLIENT PAUSE WRITE holds this command back: writes and commands that may
 /// replicate (scripts, PUBLISH), as Redis's `blockPostponeClient` decides.
 /// Inside MULTI only EXEC is held, when the transaction writes.
-fn pause_holds(argv: &[Bytes], multi: Option<&[Vec<Bytes>]>) -> bool {
+fn pause_holds(
+    argv: &[Bytes],
+    multi: Option<&[Vec<Bytes>]>,
+    scripting: Option<&crate::scripting::Engine>,
+) -> bool {
     use crate::commands::Flags;
     let writes = |argv: &[Bytes]| match table::resolve(argv) {
-        table::Resolved::Found(cmd) => cmd.has(Flags::WRITE | Flags::MAY_REPLICATE),
+        table::Resolved::Found(cmd) => {
+            cmd.has(Flags::WRITE | Flags::MAY_REPLICATE)
+                || crate::scripting::may_write(cmd.name, argv, scripting)
+        }
         _ => false,
     };
     match multi {

@@ -95,6 +95,11 @@ fn check(w: &World, id: ClientId, argv: &[Bytes]) -> Result<&'static Command, Re
     if client.multi.is_some() && cmd.has(Flags::NO_MULTI) {
         return Err(Reply::err("ERR Command not allowed inside a transaction"));
     }
+    if w.script_run.as_ref().is_some_and(|r| r.busy) && !cmd.has(Flags::ALLOW_BUSY) {
+        return Err(Reply::err(
+            "BUSY Redis is busy running a script. You can only call SCRIPT KILL or SHUTDOWN NOSAVE.",
+        ));
+    }
     if !client.resp3
         && client.subscriptions() > 0
         && !matches!(
@@ -161,11 +166,14 @@ pub fn call(
 
 /// Runs a command inside another one (EXEC, scripts), in the caller's context; never blocks.
 pub fn call_nested(ctx: &mut Ctx, cmd: &'static Command, argv: &[Bytes]) -> Reply {
+    // Inside a script the clock stands still at the script's start, so keys do not expire
+    // halfway through it (as Redis 7.0 does).
+    let now = ctx.w.script_run.as_ref().map_or_else(now_ms, |r| r.now_ms);
     let mut inner = Ctx {
         w: &mut *ctx.w,
         client: ctx.client,
         db: ctx.db,
-        now: now_ms(),
+        now,
         resp3: ctx.resp3,
         may_block: false,
         block: None,
