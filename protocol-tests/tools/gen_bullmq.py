@@ -202,6 +202,8 @@ def main():
         f.write("!sort KEYS *\n")
 
     flow2(scripts, out)
+    flow3(scripts, out)
+    relay(scripts, out)
 
 
 def flow2(scripts, out):
@@ -275,5 +277,390 @@ def flow2(scripts, out):
             f.write(line + "\n")
         f.write("!sort KEYS *\n")
 
+
+# Keyspace dump run after each group of script runs: every key (bytewise sorted, so the
+# server's strcoll locale does not matter), its type, whether it has a TTL, and its contents
+# (hash pairs sorted by field, sets sorted, lists and zsets in order, stream entries). Stream
+# ids made by "*" and, with ARGV[2] = "1", numbers that are server clock readings (the relay
+# scripts call TIME) are masked; everything else is compared byte for byte.
+DUMP = r"""
+local t = redis.call('TIME')
+local ms = tonumber(t[1]) * 1000
+local us = ms * 1000
+local mask = ARGV[2] == '1'
+local function near(n, c, w) return n > c - w and n < c + w end
+local function m(v)
+  if mask then
+    local n = tonumber(v)
+    if n and near(n, ms, 86400000) then return 'T' end
+    if n and near(n, us, 86400000000) then return 'U' end
+    if string.match(v, '^%d+%-%d+$') then return 'ID' end
+  end
+  return v
+end
+local function sid(id)
+  local a = tonumber(string.match(id, '^(%d+)%-'))
+  if a and near(a, ms, 86400000) then return 'ID' end
+  return id
+end
+local function lt(a, b)
+  for i = 1, math.min(#a, #b) do
+    local x, y = string.byte(a, i), string.byte(b, i)
+    if x ~= y then return x < y end
+  end
+  return #a < #b
+end
+local function msort(x) for i = 1, #x do x[i] = m(x[i]) end return x end
+local keys = redis.call('KEYS', ARGV[1])
+table.sort(keys, lt)
+local out = {}
+for _, k in ipairs(keys) do
+  local ty = redis.call('TYPE', k).ok
+  local ttl = redis.call('PTTL', k)
+  if ttl > 0 then ttl = 'ttl' end
+  local v
+  if ty == 'string' then v = {m(redis.call('GET', k))}
+  elseif ty == 'list' then v = msort(redis.call('LRANGE', k, 0, -1))
+  elseif ty == 'set' then v = msort(redis.call('SMEMBERS', k)); table.sort(v, lt)
+  elseif ty == 'zset' then v = msort(redis.call('ZRANGE', k, 0, -1, 'WITHSCORES'))
+  elseif ty == 'hash' then
+    local h = redis.call('HGETALL', k)
+    local f = {}
+    for i = 1, #h, 2 do f[#f + 1] = h[i] end
+    table.sort(f, lt)
+    local byf = {}
+    for i = 1, #h, 2 do byf[h[i]] = h[i + 1] end
+    v = {}
+    for _, x in ipairs(f) do v[#v + 1] = x; v[#v + 1] = m(byf[x]) end
+  elseif ty == 'stream' then
+    v = {}
+    for _, e in ipairs(redis.call('XRANGE', k, '-', '+')) do
+      v[#v + 1] = {sid(e[1]), msort(e[2])}
+    end
+  end
+  out[#out + 1] = {k, ty, ttl, v}
+end
+return out
+"""
+
+
+class Case:
+    """A case file whose scripts are loaded once and then run with EVALSHA."""
+
+    def __init__(self, scripts, header):
+        self.scripts = scripts
+        self.lines = ["# " + h for h in header]
+        self.loaded = set()
+
+    def load(self, content):
+        sha = __import__("hashlib").sha1(content.encode()).hexdigest()
+        if sha not in self.loaded:
+            self.loaded.add(sha)
+            self.lines.append(cmd("SCRIPT", "LOAD", esc(content)))
+        return sha
+
+    def run(self, name, keys, args, mod=""):
+        s = self.scripts[name]
+        assert len(keys) == s["keys"] or name.startswith("relay"), (name, len(keys), s["keys"])
+        sha = self.load(s["content"])
+        self.lines.append(mod + cmd("EVALSHA", sha, str(s["keys"]), *keys, *args))
+
+    def raw(self, line):
+        self.lines.append(line)
+
+    def dump(self, pattern="*", mask=False):
+        sha = self.load(DUMP)
+        self.lines.append("!sort KEYS " + esc(pattern))
+        self.lines.append(cmd("EVALSHA", sha, "0", pattern, "1" if mask else "0"))
+
+    def write(self, path):
+        with open(path, "w") as f:
+            f.write("\n".join(self.lines) + "\n")
+
+
+def qkeys(prefix):
+    names = ["active", "wait", "waiting-children", "paused", "id", "delayed", "prioritized",
+             "stalled-check", "completed", "failed", "stalled", "repeat", "limiter", "meta",
+             "events", "pc", "marker", "de"]
+    k = {n: prefix + n for n in names}
+    k[""] = prefix
+    return k
+
+
+def queue_ops(c, P):
+    """Helpers bound to one queue prefix (P ends with ':')."""
+    K = qkeys(P)
+    qk = P[:-1]
+    ks = lambda names: [K[n] if n in K else n for n in names]
+
+    def job_args(cid, ts, parent=None, de=None, defer=None):
+        if parent:
+            pk = parent[0] + parent[1]
+            return mp([P, cid, "job", ts, pk, pk + ":dependencies", {"id": parent[1], "queueKey": parent[0][:-1]},
+                       None, de, defer])
+        return mp([P, cid, "job", ts, None, None, None, None, de, defer])
+
+    def add(kind, cid, ts, data, opts, parent=None, de=None, defer=None):
+        a = [job_args(cid, ts, parent, de, defer), data, mp(opts)]
+        if kind == "standard":
+            c.run("addStandardJob", ks(["wait", "paused", "meta", "id", "completed", "delayed", "active", "events", "marker"]), a)
+        elif kind == "delayed":
+            c.run("addDelayedJob", ks(["marker", "meta", "id", "delayed", "completed", "events"]), a)
+        elif kind == "prioritized":
+            c.run("addPrioritizedJob", ks(["marker", "meta", "id", "prioritized", "delayed", "completed", "active", "events", "pc"]), a)
+        elif kind == "parent":
+            c.run("addParentJob", ks(["meta", "id", "delayed", "waiting-children", "completed", "events"]), a)
+
+    def active(tok, ts, mod="", limiter=None):
+        o = {"token": tok, "lockDuration": 30000, "name": "w"}
+        if limiter:
+            o["limiter"] = limiter
+        c.run("moveToActive", ks(["wait", "active", "prioritized", "events", "stalled", "limiter", "delayed", "paused", "meta", "pc", "marker"]),
+              [P, str(ts), mp(o)], mod)
+
+    def finish(jid, tok, ts, target="completed", val='"v"', fetch="0", mod="", extra=None):
+        o = {"token": tok, "name": "w", "keepJobs": {"count": -1}, "lockDuration": 30000, "attempts": 0,
+             "maxMetricsSize": "", "fpof": False, "cpof": False, "idof": False, "rdof": False}
+        o.update(extra or {})
+        c.run("moveToFinished", ks(["wait", "active", "prioritized", "events", "stalled", "limiter", "delayed", "paused", "meta", "pc",
+                                    target, P + jid, P + "metrics:" + target, "marker"]),
+              [jid, str(ts), "returnvalue" if target == "completed" else "failedReason", val, target, fetch, P, mp(o)], mod)
+
+    return K, qk, ks, add, active, finish
+
+
+def flow3(scripts, out):
+    """Flows (parents, children, waiting-children), priorities, deduplication, rate limits,
+    job scheduler iterations and orphan removal."""
+    c = Case(scripts, ["BullMQ 6.7.0 scripts over flows, priorities, deduplication, rate limits, job schedulers",
+                       "and orphaned jobs (generated by protocol-tests/tools/gen_bullmq.py), each group followed",
+                       "by a full keyspace dump."])
+
+    # 1. A flow: parent with two children in the same queue, one in another queue.
+    P = "bull:flow:"
+    K, qk, ks, add, active, finish = queue_ops(c, P)
+    add("parent", "parent", TS, '{"p":1}', {"attempts": 1}, defer=1)
+    add("standard", "c1", TS + 1, '{"c":1}', {"attempts": 1}, parent=(P, "parent"), defer=1)
+    add("standard", "c2", TS + 2, '{"c":2}', {"attempts": 1}, parent=(P, "parent"), defer=1)
+    P2 = "bull:other:"
+    _, _, ks2, add2, active2, finish2 = queue_ops(c, P2)
+    add2("standard", "o1", TS + 3, '{"o":1}', {}, parent=(P, "parent"), defer=1)
+    add("parent", "lonely", TS + 4, '{}', {}, defer=1)
+    add("parent", "parent", TS + 5, '{"p":"dup"}', {}, defer=1)
+    add("standard", "c9", TS + 6, '{}', {}, parent=(P, "missing"))
+    rel = lambda pk, pid, ts: c.run("releaseParentIfNoPendingDependencies", [pk, pk + ":dependencies"], [qk, pid, str(ts)])
+    rel(P + "parent", "parent", TS + 7)
+    rel(P + "lonely", "lonely", TS + 7)
+    rel(P + "nothere", "nothere", TS + 7)
+    dep = lambda jid: c.run("getDependencyCounts", [P + jid + ":processed", P + jid + ":dependencies", P + jid + ":ignored", P + jid + ":failed"],
+                            ["processed", "unprocessed", "ignored", "failed"])
+    dep("parent")
+    c.dump()
+    active("t1", TS + 10)
+    active("t2", TS + 11)
+    finish("c1", "t2", TS + 12)
+    dep("parent")
+    c.run("removeChildDependency", [P], [P + "c2", P + "parent"])
+    c.run("removeChildDependency", [P], [P + "c2", P + "parent"])
+    c.run("removeChildDependency", [P], [P + "zz", P + "parent"])
+    c.run("removeChildDependency", [P], [P + "c2", P + "zz"])
+    active2("t3", TS + 13)
+    finish2("o1", "t3", TS + 14)
+    dep("parent")
+    c.dump()
+    # The parent is back in wait (t4 takes it, t5 takes c2); lonely (t1) gets children.
+    active("t4", TS + 20)
+    active("t5", TS + 21)
+    mwc = lambda jid, tok, child, ts: c.run("moveToWaitingChildren",
+                                            ks(["active", "waiting-children", P + jid, P + jid + ":dependencies", P + jid + ":unsuccessful", "stalled", "events"]),
+                                            [tok, child, str(ts), jid, P])
+    mwc("lonely", "t1", "", TS + 22)
+    add("standard", "c3", TS + 23, '{"c":3}', {}, parent=(P, "lonely"))
+    # A grandchild rather than a second child: removeUnprocessedChildren walks SMEMBERS, whose
+    # order for a hashtable set depends on Redis's random hash seed.
+    add("delayed", "c4", TS + 23, '{"c":4}', {"delay": 1000}, parent=(P, "c3"))
+    mwc("lonely", "bad", "", TS + 24)
+    mwc("lonely", "t1", P + "nochild", TS + 24)
+    mwc("lonely", "t1", P + "c3", TS + 24)
+    mwc("lonely", "t1", "", TS + 25)
+    mwc("parent", "t4", "", TS + 25)
+    mwc("ghost", "t5", "", TS + 25)
+    c.dump("bull:flow:*")
+    c.run("removeUnprocessedChildren", [P + "lonely", K["meta"]], [P, "lonely"])
+    c.run("removeUnprocessedChildren", [P + "ghost", K["meta"]], [P, "ghost"])
+    finish("parent", "t4", TS + 26)
+    finish("c2", "t5", TS + 27, "failed", "boom")
+    c.dump()
+
+    # 2. Priorities and moves back to wait.
+    P = "bull:pri:"
+    K, qk, ks, add, active, finish = queue_ops(c, P)
+    for i in range(1, 5):
+        add("standard", str(i), TS + i, '{"i":%d}' % i, {})
+    add("prioritized", "", TS + 5, '{"i":5}', {"priority": 3})
+    cp = lambda jid, pri, lifo: c.run("changePriority", ks(["wait", "paused", "meta", "prioritized", "active", "pc", "marker"]), [str(pri), P, jid, lifo])
+    cp("2", 5, "0")
+    cp("3", 1, "1")
+    cp("5", 0, "0")
+    cp("4", 0, "1")
+    cp("99", 2, "0")
+    c.dump("bull:pri:*")
+    active("a1", TS + 30)
+    active("a2", TS + 31)
+    active("a3", TS + 32)
+    mfa = lambda jid, tok: c.run("moveJobFromActiveToWait", ks(["active", "wait", "stalled", "paused", "meta", "limiter", "prioritized", "marker", "events"]),
+                                 [jid, tok, P + jid])
+    for jid, tok in [("4", "a1"), ("4", "a1"), ("5", "bad"), ("5", "a3"), ("3", "0"), ("77", "a1")]:
+        mfa(jid, tok)
+    c.run("pause", ks(["wait", "paused", "meta", "prioritized", "events", "delayed", "marker"]), ["paused", "1"])
+    cp("1", 4, "0")
+    cp("4", 0, "0")
+    active("a4", TS + 33)
+    c.run("getCountsPerPriority", ks(["wait", "prioritized"]), ["0", "1", "3", "4", "5"])
+    c.run("getCountsPerPriority", ks(["paused", "prioritized"]), ["0", "1", "3", "4", "5"])
+    c.dump("bull:pri:*")
+
+    # 3. Deduplication.
+    P = "bull:dd:"
+    K, qk, ks, add, active, finish = queue_ops(c, P)
+    add("standard", "", TS, '{"d":1}', {"de": {"id": "d1", "ttl": 5000}}, de=P + "de:d1")
+    add("standard", "", TS + 1, '{"d":2}', {"de": {"id": "d1", "ttl": 5000}}, de=P + "de:d1")
+    add("delayed", "", TS + 2, '{"d":3}', {"delay": 2000, "de": {"id": "d2"}}, de=P + "de:d2")
+    add("prioritized", "", TS + 3, '{"d":4}', {"priority": 2, "de": {"id": "d2"}}, de=P + "de:d2")
+    add("standard", "", TS + 4, '{"d":5}', {"de": {"id": "d3", "ttl": 10000, "extend": True, "replace": True}}, de=P + "de:d3")
+    add("standard", "", TS + 5, '{"d":6}', {"de": {"id": "d3", "ttl": 10000, "extend": True, "replace": True}}, de=P + "de:d3")
+    c.dump("bull:dd:*")
+    rdk = lambda d, jid: c.run("removeDeduplicationKey", [P + "de:" + d], [jid])
+    rdk("d1", "2")
+    rdk("d1", "1")
+    rdk("d1", "1")
+    rdk("d2", "3")
+    active("x1", TS + 10)
+    finish("1", "x1", TS + 11)
+    c.dump("bull:dd:*")
+
+    # 4. Rate limits: replies carrying a PTTL are only shape-checked.
+    P = "bull:rl:"
+    K, qk, ks, add, active, finish = queue_ops(c, P)
+    for i in range(1, 4):
+        add("standard", "", TS + i, '{}', {})
+    lim = {"max": 1, "duration": 60000}
+    active("r1", TS + 10, limiter=lim)
+    active("r2", TS + 11, "!type ", limiter=lim)
+    c.run("getRateLimitTtl", ks(["limiter", "meta"]), ["1"], "!type ")
+    c.run("getRateLimitTtl", ks(["limiter", "meta"]), ["5"])
+    c.run("moveJobFromActiveToWait", ks(["active", "wait", "stalled", "paused", "meta", "limiter", "prioritized", "marker", "events"]),
+          ["1", "r1", P + "1"], "!type ")
+    c.raw(cmd("HSET", K["meta"], "concurrency", "1"))
+    c.run("isMaxed", ks(["meta", "active"]), [])
+    c.dump("bull:rl:*")
+
+    # 5. Job scheduler iterations.
+    P = "bull:js:"
+    K, qk, ks, add, active, finish = queue_ops(c, P)
+    sk = ["repeat", "delayed", "wait", "paused", "meta", "prioritized", "marker", "id", "events", "pc", "active"]
+    c.run("addJobScheduler", ks(sk), [str(TS + 1000), mp({"name": "tick", "every": 1000}), "tick", '{"t":1}', mp({"attempts": 1}),
+                                      mp({"delay": 1000, "timestamp": TS, "attempts": 1}), str(TS), P, ""])
+    c.run("addJobScheduler", ks(sk), [str(TS + 5000), mp({"name": "cron", "pattern": "*/5 * * * * *"}), "cron", '{"t":2}', mp({}),
+                                      mp({"delay": 5000, "timestamp": TS, "repeat": {"pattern": "*/5 * * * * *"}}), str(TS), P, ""])
+    c.dump("bull:js:*")
+    jid = "repeat:tick:" + str(TS)  # the first iteration is aligned to the "every" slot
+    upd = lambda sched, millis, producer, ts: c.run(
+        "updateJobScheduler", ks(sk[:10] + [P + producer if producer else "", "active"]),
+        [str(millis), sched, '{"t":1}', mp({"delay": 1000, "timestamp": ts, "attempts": 1, "repeat": {"every": 1000}}), str(ts), P, producer])
+    active("s1", TS + 1500, "!sort ")
+    upd("tick", TS + 2000, jid, TS + 1500)
+    upd("tick", TS + 2000, jid, TS + 1500)
+    upd("tick", TS + 9000, "repeat:tick:0", TS + 1500)
+    upd("gone", TS + 2000, "", TS + 1500)
+    c.run("getJobScheduler", ks(["repeat"]), ["tick"])
+    finish(jid, "s1", TS + 1600)
+    c.dump("bull:js:*")
+
+    # 6. Orphaned job keys.
+    P = "bull:or:"
+    K, qk, ks, add, active, finish = queue_ops(c, P)
+    add("standard", "", TS, '{}', {})
+    add("delayed", "", TS, '{}', {"delay": 100})
+    c.raw(cmd("HSET", P + "lost", "name", "x", "data", "{}"))
+    c.raw(cmd("RPUSH", P + "lost:logs", "a", "b"))
+    c.raw(cmd("SET", P + "lost2:lock", "tok"))
+    c.raw(cmd("HSET", P + "7", "name", "y"))
+    c.raw(cmd("SADD", K["stalled"], "7"))
+    states = [n for n in qkeys(P) if n]
+    subs = ["logs", "dependencies", "processed", "failed", "unsuccessful", "lock"]
+    c.run("removeOrphanedJobs", [P], [str(len(states)), *states, str(len(subs)), *subs, "1", "2", "lost", "lost2", "7", "none"])
+    c.run("removeOrphanedJobs", [P], [str(len(states)), *states, str(len(subs)), *subs, "1", "lost"])
+    c.dump("bull:or:*")
+    c.write(out + "/bullmq_flow3.txt")
+
+
+def relay(scripts, out):
+    """The relay scripts (pub/sub over per-node inbox streams). They read the server clock with
+    TIME, so replies holding leases, message ids or stream ids are shape-checked and the dumps
+    mask clock readings."""
+    c = Case(scripts, ["BullMQ 6.7.0 relay scripts (generated by protocol-tests/tools/gen_bullmq.py). They use TIME:",
+                       "replies with clock values are !type, dumps mask clock readings and stream ids."])
+    base = "bull::relay:{ns}"
+    nodes = base + ":nodes"
+    reg = "bull::relay:namespaces"
+    r = lambda name, args, mod="": c.run(name, [nodes], [base, *args], mod)
+    r("relayRegisterNode", ["node-a", "60000", '{"host":"a"}', "1", "100"])
+    r("relayRegisterNode", ["node-b", "60000", '{"host":"b"}', "1", "2"])
+    r("relayRegisterNode", ["bad id!", "60000", "{}", "1", "100"])
+    r("relayRegisterNode", ["node-c", "60000", "{}", "2", "100"])
+    r("relayRegisterNode", ["node-z", "1", "{}", "1", "100"])
+    c.raw("sleep 0.01")  # node-a's renewed lease must sort after node-b's
+    r("relayHeartbeat", ["node-a", "60000"])
+    r("relayHeartbeat", ["node-q", "60000"])
+    for node, ep, pat in [("node-a", "e1", "queues.emails.done"), ("node-a", "e1", "queues.*.done"), ("node-a", "e2", "queues.>"),
+                          ("node-b", "e1", "queues.emails.done"), ("node-b", "e3", "*.emails.*"), ("node-a", "e1", "queues.emails.done"),
+                          ("node-a", "e1", "bad..pattern"), ("node-q", "e1", "x"), ("node-a", "bad id", "x"), ("node-b", "e4", "metrics.cpu")]:
+        r("relaySubscribe", [node, ep, pat])
+    c.dump(mask=True)
+    r("relayPublish", ["queues.emails.done", '{"n":1}', str(TS), "0", "1000", "100"], "!type ")
+    r("relayPublish", ["queues.sms.done", '{"n":2}', str(TS + 1), "0", "1000", "100"], "!type ")
+    r("relayPublish", ["metrics.cpu", '{"load":3}', str(TS + 2), "60000", "1000", "100"], "!type ")
+    r("relayPublish", ["metrics.cpu", '{"load":4}', str(TS + 3), "60000", "1000", "100"], "!type ")
+    r("relayPublish", ["bad..topic", "{}", str(TS), "0", "1000", "100"])
+    r("relayPublish", ["queues.big", "x" * 50, str(TS), "0", "10", "100"])
+    r("relaySubscribe", ["node-a", "e5", "metrics.cpu"], "!type ")
+    c.dump(mask=True)
+    r("relayReadInbox", ["node-a", "0-0", "2"], "!type ")
+    r("relayReadInbox", ["node-q", "0-0", "2"])
+    r("relayAckInbox", ["node-a", "0-0"])
+    r("relayAckInbox", ["node-q", "0-0"])
+    r("relayTrimInbox", ["node-a", "0-0", "1"])
+    r("relayTrimInbox", ["node-b", "0-0", "100"])
+    r("relayTrimInbox", ["node-q", "0-0", "100"])
+    for view, a, b, f, v in [("counts", 0, -1, "", ""), ("used", 0, -1, "", ""), ("nodes", 0, -1, "", ""),
+                             ("subscriptions", 0, -1, "", ""), ("subscriptions", 1, 2, "", ""), ("subscriptions", 0, -1, "node", "node-b"),
+                             ("subscriptions", 0, -1, "pattern", "queues.emails.done"), ("patterns", 0, -1, "", ""),
+                             ("patterns", 0, 0, "", ""), ("retained", 0, -1, "", "")]:
+        r("relayGet", [view, str(a), str(b), f, v], "!type " if view in ("nodes", "retained") else "")
+    c.dump(mask=True)
+    c.run("relayTouchNamespace", [reg], ["ns", "60000"])
+    c.run("relayTouchNamespace", [reg], ["old", "1"])
+    c.raw("sleep 0.05")
+    c.run("relayTouchNamespace", [reg], ["ns2", "30000"])
+    c.run("relayGetNamespaces", [reg], [])
+    r("relayDeleteRetained", ["metrics.cpu"])
+    r("relayDeleteRetained", ["metrics.cpu"])
+    r("relayDeleteRetained", ["bad..topic"])
+    r("relayRemoveEndpoint", ["node-a", "e2"])
+    r("relayRemoveEndpoint", ["node-a", "e2"])
+    r("relaySweep", ["10"])
+    r("relaySweep", ["0"])
+    c.dump(mask=True)
+    r("relayUnregisterNode", ["node-b"])
+    r("relayUnregisterNode", ["node-b"])
+    r("relaySweep", ["10"])
+    r("relayRegisterNode", ["node-b", "60000", '{"host":"b2"}', "1", "100"])
+    r("relayGet", ["counts", "0", "-1", "", ""])
+    r("relayUnregisterNode", ["node-a"])
+    r("relayUnregisterNode", ["node-b"])
+    r("relayGet", ["used", "0", "-1", "", ""])
+    c.dump(mask=True)
+    c.write(out + "/bullmq_relay.txt")
 
 main()
