@@ -248,6 +248,16 @@ fn number(cfg: &Config, n: f64, out: &mut Vec<u8>) -> Result<(), String> {
     Ok(())
 }
 
+/// mlua (Lua 5.1) turns any number within f64::EPSILON of an integer into `Value::Integer`, so
+/// -0.0 and tiny numbers such as 1e-300 arrive as `Integer(0)`. For a value read from a table,
+/// read it again as a raw f64 (exact, straight from the Lua stack).
+pub(crate) fn exact_number(t: &Table, k: &Value, v: Value) -> mlua::Result<Value> {
+    match v {
+        Value::Integer(0) => Ok(Value::Number(t.raw_get::<f64>(k.clone())?)),
+        v => Ok(v),
+    }
+}
+
 fn as_f64(v: &Value) -> Option<f64> {
     match v {
         Value::Integer(i) => Some(*i as f64),
@@ -303,6 +313,8 @@ fn encode(cfg: &Config, v: &Value, depth: i64, out: &mut Vec<u8>) -> Result<(), 
                             out.push(b',');
                         }
                         let item: Value = t.raw_get(i).map_err(|e| e.to_string())?;
+                        let item = exact_number(t, &Value::Integer(i as i64), item)
+                            .map_err(|e| e.to_string())?;
                         encode(cfg, &item, depth, out)?;
                     }
                     out.push(b']');
@@ -333,6 +345,7 @@ fn encode(cfg: &Config, v: &Value, depth: i64, out: &mut Vec<u8>) -> Result<(), 
                                 ))
                             }
                         }
+                        let val = exact_number(t, &k, val).map_err(|e| e.to_string())?;
                         encode(cfg, &val, depth, out)?;
                     }
                     out.push(b'}');

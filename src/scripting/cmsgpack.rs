@@ -176,6 +176,7 @@ fn encode(v: &Value, level: usize, out: &mut Vec<u8>) -> mlua::Result<()> {
                 encode_len(len, 0x90, 15, [0xdc, 0xdd], out);
                 for j in 1..=len {
                     let item: Value = t.get(j)?;
+                    let item = super::cjson::exact_number(t, &Value::Integer(j as i64), item)?;
                     encode(&item, level + 1, out)?;
                 }
             } else {
@@ -184,7 +185,11 @@ fn encode(v: &Value, level: usize, out: &mut Vec<u8>) -> mlua::Result<()> {
                 encode_len(pairs.len(), 0x80, 15, [0xde, 0xdf], out);
                 for (k, v) in &pairs {
                     encode(k, level + 1, out)?;
-                    encode(v, level + 1, out)?;
+                    encode(
+                        &super::cjson::exact_number(t, k, v.clone())?,
+                        level + 1,
+                        out,
+                    )?;
                 }
             }
         }
