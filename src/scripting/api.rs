@@ -30,7 +30,14 @@ pub fn lib_fn<F>(lua: &Lua, f: F) -> mlua::Result<Function>
 where
     F: Fn(&Lua, MultiValue) -> LibResult + 'static,
 {
-    let raw = lua.create_function(move |lua, args: MultiValue| {
+    let raw = lua.create_function(move |lua, mut args: MultiValue| {
+        EXACT_ARGS.with(|e| {
+            for (i, x) in e.borrow_mut().drain(..) {
+                if let Some(v @ Value::Integer(0)) = args.get_mut(i - 1) {
+                    *v = Value::Number(x);
+                }
+            }
+        });
         let mut out = match f(lua, args)? {
             Ok(v) => v,
             Err(Fail::Msg(m)) => {
@@ -52,6 +59,18 @@ where
     trampoline(lua, raw, RAISE)
 }
 
+thread_local! {
+    /// Number arguments mlua would read as the integer 0 (see `lossy_number`), recorded by the
+    /// trampoline straight from the Lua stack: (1-based position, exact value).
+    static EXACT_ARGS: std::cell::RefCell<Vec<(usize, f64)>> = const { std::cell::RefCell::new(Vec::new()) };
+}
+
+/// mlua (Lua 5.1) converts a number within f64::EPSILON of an integer to `Value::Integer`:
+/// -0.0 and nonzero numbers closer to 0 than that (1e-300, denormals) would become 0.
+fn lossy_number(x: f64) -> bool {
+    x.abs() < f64::EPSILON && (x != 0.0 || x.is_sign_negative())
+}
+
 const RAISE: i32 = 1;
 const RETURN: i32 = 2;
 const ARGS_NEG_ZERO: i32 = 4;
@@ -65,16 +84,31 @@ fn trampoline(lua: &Lua, f: Function, mode: i32) -> mlua::Result<Function> {
         let n = ffi::lua_gettop(l);
         let mode = ffi::lua_tointeger(l, ffi::lua_upvalueindex(2)) as i32;
         if mode & ARGS_NEG_ZERO != 0 {
-            // mlua reads -0.0 as the integer 0: keep its sign for redis.call's %.17g.
+            // mlua reads -0.0 and tiny numbers as the integer 0: hand redis.call their %.17g.
             for i in 1..=n {
                 if ffi::lua_type(l, i) == ffi::LUA_TNUMBER {
                     let x = ffi::lua_tonumber(l, i);
-                    if x == 0.0 && x.is_sign_negative() {
-                        ffi::lua_pushstring(l, c"-0".as_ptr());
+                    if lossy_number(x) {
+                        let text = fmt_g(x, 17);
+                        ffi::lua_pushlstring(l, text.as_ptr().cast(), text.len());
                         ffi::lua_replace(l, i);
                     }
                 }
             }
+        } else {
+            // Library functions (lib_fn) get the exact values back from EXACT_ARGS.
+            EXACT_ARGS.with(|e| {
+                let mut e = e.borrow_mut();
+                e.clear();
+                for i in 1..=n {
+                    if ffi::lua_type(l, i) == ffi::LUA_TNUMBER {
+                        let x = ffi::lua_tonumber(l, i);
+                        if lossy_number(x) {
+                            e.push((i as usize, x));
+                        }
+                    }
+                }
+            });
         }
         ffi::lua_pushvalue(l, ffi::lua_upvalueindex(1));
         ffi::lua_insert(l, 1);
