@@ -357,7 +357,10 @@ fn to_reply(v: &Value, s3: bool, c3: bool, depth: usize) -> Reply {
             }
             match get("double") {
                 Value::Number(n) => return Reply::Double(n),
-                Value::Integer(i) => return Reply::Double(i as f64),
+                // raw_get::<f64> keeps -0.0 and tiny values that Value reads as Integer(0).
+                Value::Integer(_) => {
+                    return Reply::Double(t.raw_get::<f64>("double").unwrap_or(0.0))
+                }
                 _ => {}
             }
             if let Some(b) = lua_bytes(&get("big_number")) {
