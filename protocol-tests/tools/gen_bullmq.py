@@ -832,6 +832,25 @@ def flow5(scripts, out):
     c.raw(cmd("XLEN", K["events"]))
     c.raw("!type " + cmd("XINFO", "STREAM", K["events"], "FULL"))
     c.dump(P + "events")
+    # Script errors inside the big scripts: the reply names the script line, as Redis does.
+    P = "bull:err:"
+    K, qk, ks, add, active, finish = queue_ops(c, P)
+    add("standard", "", TS, '{}', {})
+    c.run("moveToActive", ks(["wait", "active", "prioritized", "events", "stalled", "limiter", "delayed", "paused", "meta", "pc", "marker"]),
+          [P, str(TS), "not msgpack"])
+    c.run("addStandardJob", ks(["wait", "paused", "meta", "id", "completed", "delayed", "active", "events", "marker"]),
+          [mp([P, "", "job", TS])[:-3], "{}", mp({})])
+    active("e1", TS + 1)
+    c.run("moveToFinished", ks(["wait", "active", "prioritized", "events", "stalled", "limiter", "delayed", "paused", "meta", "pc",
+                                "completed", P + "1", P + "metrics:completed", "marker"]),
+          ["1", str(TS + 2), "returnvalue", "1", "completed", "0", P, mp({"token": "e1"})])
+    c.raw(cmd("HSET", P + "1", "parent", "{bad json", "parentKey", P + "zz"))
+    finish("1", "e1", TS + 3, "failed", "x")
+    c.run("getRanges", [P], ["zero", "-1", "1", "wait"])
+    c.run("getCounts", [P], [])
+    c.raw(cmd("SET", K["wait"], "not a list"))
+    add("standard", "", TS + 4, '{}', {})
+    c.dump(P + "*")
     c.write(out + "/bullmq_flow5.txt")
 
 
