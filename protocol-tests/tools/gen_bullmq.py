@@ -6,7 +6,13 @@ scripts.json: [{name, keys, content}] extracted from bullmq's dist/cjs/scripts/*
   node -e 'const fs=require("fs");const o=[];for(const f of fs.readdirSync(".")){if(!f.endsWith(".js")||f=="index.js")continue;
   const m=require("./"+f);const s=m[Object.keys(m)[0]];if(s&&s.content)o.push(s)}fs.writeFileSync("scripts.json",JSON.stringify(o))'
 Writes bullmq_load.txt (SCRIPT LOAD of every script), bullmq_read.txt (runs of the scripts that
-need no streams) and bullmq_flow.txt (add / moveToActive / moveToFinished, which XADD events).
+need no streams), bullmq_flow.txt (add / moveToActive / moveToFinished, which XADD events),
+bullmq_flow2.txt (delayed, prioritized, paused, stalled, retried, scheduled, removed jobs),
+bullmq_flow3.txt (flows, priorities, deduplication, rate limits, job schedulers, orphans),
+bullmq_flow4.txt (deeper queue states), bullmq_flow5.txt (cmsgpack/cjson number shapes, big
+events, script errors) and bullmq_relay.txt (the relay scripts). Together they run all 64
+scripts; each group of runs ends with a keyspace dump (see DUMP). flow3-5 and relay SCRIPT LOAD
+each script once and run it with EVALSHA, which keeps the files small.
 Arguments are msgpack-encoded the way msgpackr does it (map16 maps, float64 for non-int32
 numbers, nil holes).
 """
