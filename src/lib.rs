@@ -5,5 +5,6 @@
 pub mod commands;
 pub mod config;
 pub mod db;
+pub mod persist;
 pub mod protocol;
 pub mod server;

@@ -30,7 +30,20 @@ fn main() {
 
     let (core_tx, core_rx) = std::sync::mpsc::channel();
     let (done_tx, done_rx) = tokio::sync::oneshot::channel::<()>();
-    let world = World::new(config);
+    let mut world = World::new(config);
+    let persistence = if world.config.get("appendonly") == "no" {
+        None
+    } else {
+        match berth::persist::open(&mut world) {
+            Ok(p) => Some(p),
+            Err(e) => {
+                tracing::error!("{e}");
+                eprintln!("berth: {e}");
+                std::process::exit(1);
+            }
+        }
+    };
+    let durable = persistence.as_ref().map(|(_, _, st)| st.durable.subscribe());
     let core = std::thread::Builder::new()
         .name("keyspace".into())
         .spawn(move || {
@@ -61,6 +74,7 @@ fn main() {
             connected: AtomicUsize::new(0),
             maxclients,
             limits,
+            durable,
         });
         tokio::spawn(serve(listener, shared));
         tokio::select! {
@@ -74,6 +88,10 @@ fn main() {
         tokio::time::sleep(std::time::Duration::from_millis(20)).await;
     });
     let _ = core.join();
+    if let Some((_lock, committer, _)) = persistence {
+        // The keyspace thread is gone, so the committer drains, syncs and stops.
+        let _ = committer.join();
+    }
     tracing::info!("berth is now ready to exit, bye bye");
 }
 
@@ -96,7 +114,9 @@ fn init_logging(level: &str) {
         _ => "info",
     };
     let env = tracing_subscriber::EnvFilter::try_from_env("BERTH_LOG")
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(filter));
+        .unwrap_or_else(|_| {
+            tracing_subscriber::EnvFilter::new(format!("{filter},fjall=warn,lsm_tree=warn,sled=warn"))
+        });
     tracing_subscriber::fmt()
         .with_env_filter(env)
         .with_writer(std::io::stderr)

@@ -187,6 +187,7 @@ fn lastsave(ctx: &mut Ctx, _argv: &[Bytes]) -> Reply {
 /// Marks the dataset as saved. Berth's storage engine persists writes as they happen, so a
 /// snapshot has nothing further to write; the counters INFO and LASTSAVE report are reset.
 fn mark_saved(ctx: &mut Ctx) {
+    ctx.w.persist_force_sync();
     ctx.w.dirty = 0;
     ctx.w.last_save = ctx.now / 1000;
 }
@@ -204,7 +205,8 @@ fn bgsave(ctx: &mut Ctx, argv: &[Bytes]) -> Reply {
     Reply::status("Background saving started")
 }
 
-fn bgrewriteaof(_ctx: &mut Ctx, _argv: &[Bytes]) -> Reply {
+fn bgrewriteaof(ctx: &mut Ctx, _argv: &[Bytes]) -> Reply {
+    ctx.w.persist_force_sync();
     Reply::status("Background append only file rewriting started")
 }
 

@@ -124,6 +124,8 @@ pub struct World {
     ready_set: HashSet<(usize, Bytes)>,
     with_output: Vec<ClientId>,
     last_expire_cycle: i64,
+    /// Durable persistence (None: memory only, as in tests and fuzzing).
+    pub persist: Option<Box<crate::persist::Persist>>,
 }
 
 impl World {
@@ -153,6 +155,7 @@ impl World {
             ready_set: HashSet::new(),
             with_output: Vec::new(),
             last_expire_cycle: now,
+            persist: None,
         }
     }
 
@@ -173,6 +176,7 @@ impl World {
                 }
             }
             self.timers();
+            self.persist_commit();
             self.flush_output();
             if self.shutdown {
                 break;
@@ -292,9 +296,18 @@ impl World {
         let mut ids = std::mem::take(&mut self.with_output);
         ids.sort_unstable();
         ids.dedup();
+        // Replies leave only once every write set executed before them is durable.
+        let hold = self
+            .persist
+            .as_ref()
+            .map(|p| p.lsn)
+            .filter(|lsn| self.persist.as_ref().is_some_and(|p| p.durable() < *lsn));
         for id in ids {
             if let Some(c) = self.clients.get_mut(&id) {
                 self.stats.net_output_bytes += c.out.len() as u64;
+                if let (Some(lsn), false) = (hold, c.out.is_empty()) {
+                    let _ = c.sender.send(Out::Hold(lsn));
+                }
                 c.flush();
                 if c.closing {
                     let _ = c.sender.send(Out::Close);
@@ -345,6 +358,7 @@ impl World {
 
     pub fn key_modified(&mut self, db: usize, key: &[u8]) {
         self.dirty += 1;
+        self.persist_key(db, key);
         if self.watchers.is_empty() {
             return;
         }
