@@ -11,6 +11,7 @@ pub mod committer;
 pub mod load;
 pub mod record;
 pub mod store;
+pub mod testkit;
 
 use std::fs::File;
 use std::path::{Path, PathBuf};
