@@ -356,6 +356,7 @@ fn write_section(ctx: &mut Ctx, section: &str, out: &mut String) {
                 line!(out, "berth_loaded_keys:{}", p.loaded_keys);
                 line!(out, "berth_load_expired_keys:{}", p.expired_at_load);
                 line!(out, "berth_load_time_ms:{}", p.load_ms);
+                line!(out, "berth_load_garbage_records:{}", p.garbage_at_load);
             }
         }
         "stats" => {

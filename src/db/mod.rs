@@ -82,7 +82,8 @@ impl Clone for Entry {
     }
 }
 
-/// A value removed or replaced whose records are still on disk (persistence).
+/// A value removed or replaced: its metadata record and (version != 0) its element records on
+/// disk are deleted at the next commit (persistence).
 #[derive(Debug)]
 pub struct Dead {
     pub key: Bytes,
@@ -98,6 +99,7 @@ impl Dead {
             (n <= 64).then(|| it.cloned().collect::<Vec<Bytes>>())
         };
         let (range, members) = match &e.value {
+            _ if e.version == 0 => (None, Some(Vec::new())),
             Value::Str(_) => (None, Some(Vec::new())),
             Value::List(l) => (Some(l.base), None),
             Value::Hash(h) => (
@@ -235,9 +237,7 @@ impl Db {
             if let Some(t) = old.expire_at {
                 self.expiries.remove(&(t, key.clone()));
             }
-            if old.version != 0 {
-                self.dead.push(Dead::of(key.clone(), old));
-            }
+            self.dead.push(Dead::of(key.clone(), old));
         } else {
             self.order.insert((scan::key_hash(&key), key.clone()));
         }
@@ -260,9 +260,7 @@ impl Db {
         if let Some(t) = e.expire_at {
             self.expiries.remove(&(t, k.clone()));
         }
-        if e.version != 0 {
-            self.dead.push(Dead::of(k.clone(), &e));
-        }
+        self.dead.push(Dead::of(k.clone(), &e));
         self.order.remove(&(scan::key_hash(&k), k));
         Some(e)
     }

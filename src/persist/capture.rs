@@ -64,6 +64,9 @@ impl World {
     /// committer. Called once per loop turn, before replies are flushed.
     pub fn persist_commit(&mut self) {
         let Some(p) = self.persist.as_mut() else {
+            for db in self.keyspace.dbs.iter_mut() {
+                db.dead.clear();
+            }
             return;
         };
         let mode = self.config.get("appendfsync");

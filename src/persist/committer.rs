@@ -160,6 +160,13 @@ pub fn run(mut store: Box<dyn Store>, rx: Receiver<WriteSet>, st: Arc<Status>, g
             last_size = Instant::now();
         }
     }
+    // Finish reclaiming before stopping, so a clean restart finds no garbage.
+    while let Some(item) = gc.pop_front() {
+        let ops = reclaim(&*store, item, &mut gc);
+        if !ops.is_empty() {
+            retry(&st, "reclaim", || store.apply(&ops));
+        }
+    }
     retry(&st, "final sync", || store.sync());
     let lsn = st.durable_now.load(Ordering::Acquire);
     st.synced_lsn.store(lsn, Ordering::Relaxed);

@@ -15,6 +15,8 @@ pub struct Loaded {
     pub ops: Vec<Op>,
     pub keys: u64,
     pub expired: u64,
+    /// Records of dead values found (not yet reclaimed when the last run stopped).
+    pub garbage: u64,
 }
 
 struct Building {
@@ -36,6 +38,7 @@ pub fn load(store: &dyn Store, ks: &mut Keyspace, now: i64) -> Result<Loaded, St
         ops: Vec::new(),
         keys: 0,
         expired: 0,
+        garbage: 0,
     };
     let format = store.get(record::FORMAT_KEY).map_err(|e| e.to_string())?;
     match format {
@@ -247,6 +250,7 @@ pub fn load(store: &dyn Store, ks: &mut Keyspace, now: i64) -> Result<Loaded, St
     for db in ks.dbs.iter_mut() {
         db.dead.clear();
     }
+    out.garbage = garbage.len() as u64;
     out.ops.extend(garbage.into_iter().map(|k| (k, None)));
     Ok(out)
 }

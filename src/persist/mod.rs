@@ -45,6 +45,7 @@ pub struct Persist {
     pub loaded_keys: u64,
     pub expired_at_load: u64,
     pub load_ms: u64,
+    pub garbage_at_load: u64,
 }
 
 impl Persist {
@@ -131,10 +132,11 @@ pub fn open(
         .map_err(|e| format!("cannot sync the store in {}: {e}", dir.display()))?;
     let load_ms = started.elapsed().as_millis() as u64;
     tracing::info!(
-        "loaded {} keys from the {engine} store in {} ms ({} expired keys dropped)",
+        "loaded {} keys from the {engine} store in {} ms ({} expired keys dropped, {} dead records reclaimed)",
         loaded.keys,
         load_ms,
-        loaded.expired
+        loaded.expired,
+        loaded.garbage
     );
     let mode_text = world.config.get("appendfsync").to_string();
     let status = Arc::new(Status::new(committer::mode_of(&mode_text), 0));
@@ -161,6 +163,7 @@ pub fn open(
         loaded_keys: loaded.keys,
         expired_at_load: loaded.expired,
         load_ms,
+        garbage_at_load: loaded.garbage,
     }));
     Ok((lock, thread, status))
 }
