@@ -43,7 +43,9 @@ fn main() {
             }
         }
     };
-    let durable = persistence.as_ref().map(|(_, _, st)| st.durable.subscribe());
+    let durable = persistence
+        .as_ref()
+        .map(|(_, _, st)| st.durable.subscribe());
     let core = std::thread::Builder::new()
         .name("keyspace".into())
         .spawn(move || {
@@ -113,10 +115,9 @@ fn init_logging(level: &str) {
         "nothing" => "off",
         _ => "info",
     };
-    let env = tracing_subscriber::EnvFilter::try_from_env("BERTH_LOG")
-        .unwrap_or_else(|_| {
-            tracing_subscriber::EnvFilter::new(format!("{filter},fjall=warn,lsm_tree=warn,sled=warn"))
-        });
+    let env = tracing_subscriber::EnvFilter::try_from_env("BERTH_LOG").unwrap_or_else(|_| {
+        tracing_subscriber::EnvFilter::new(format!("{filter},fjall=warn,lsm_tree=warn,sled=warn"))
+    });
     tracing_subscriber::fmt()
         .with_env_filter(env)
         .with_writer(std::io::stderr)

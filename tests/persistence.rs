@@ -55,7 +55,10 @@ fn workload(c: &mut Conn, round: usize) {
     ok(c, &args);
     ok(c, &["DEL", "bigdel"]);
     // Hashes: order must survive (small hashes list fields in insertion order).
-    ok(c, &["HSET", "h", "f1", "1", "f2", "2", "f3", "3", "f4", "4"]);
+    ok(
+        c,
+        &["HSET", "h", "f1", "1", "f2", "2", "f3", "3", "f4", "4"],
+    );
     ok(c, &["HDEL", "h", "f2"]);
     ok(c, &["HSET", "h", "f2", "again", "f1", &r]);
     ok(c, &["HINCRBY", "h", "n", "5"]);
@@ -66,7 +69,12 @@ fn workload(c: &mut Conn, round: usize) {
     ok(c, &["SPOP", "s"]);
     ok(c, &["SMOVE", "s", "s2", "a"]);
     ok(c, &["SINTERSTORE", "s3", "s", "s"]);
-    ok(c, &["ZADD", "z", "1", "a", "2", "b", "3", "c", "-1.5", "d", "inf", "e"]);
+    ok(
+        c,
+        &[
+            "ZADD", "z", "1", "a", "2", "b", "3", "c", "-1.5", "d", "inf", "e",
+        ],
+    );
     ok(c, &["ZREM", "z", "b"]);
     ok(c, &["ZINCRBY", "z", "10", "a"]);
     ok(c, &["ZPOPMIN", "z"]);
@@ -121,7 +129,11 @@ fn roundtrip(engine: &str) {
     s.shutdown();
     let s = Berth::start(BIN, &dir.0, &extra).unwrap();
     let mut c = Conn::connect(s.port).unwrap();
-    assert_eq!(before, dump(&mut c, 16).unwrap(), "after a graceful restart");
+    assert_eq!(
+        before,
+        dump(&mut c, 16).unwrap(),
+        "after a graceful restart"
+    );
     // Every dead record was reclaimed before the clean stop.
     let info = c.cmd(&["INFO", "persistence"]).unwrap().text();
     assert!(info.contains("berth_load_garbage_records:0\r\n"), "{info}");
@@ -157,8 +169,18 @@ fn crash(engine: &str) {
     let dir = Dir::new(&format!("crash-{engine}"));
     let out = std::process::Command::new(env!("CARGO_BIN_EXE_berth-crash"))
         .args([
-            "--berth", BIN, "--engine", engine, "--trials", "3", "--clients", "6", "--dir",
-            &dir.0, "--max-ms", "600",
+            "--berth",
+            BIN,
+            "--engine",
+            engine,
+            "--trials",
+            "3",
+            "--clients",
+            "6",
+            "--dir",
+            &dir.0,
+            "--max-ms",
+            "600",
         ])
         .output()
         .unwrap();
@@ -212,5 +234,8 @@ fn unknown_format_is_refused() {
         .unwrap();
     assert!(!out.status.success());
     let err = String::from_utf8_lossy(&out.stderr);
-    assert!(err.contains("berth-store-99") && err.contains("refusing"), "{err}");
+    assert!(
+        err.contains("berth-store-99") && err.contains("refusing"),
+        "{err}"
+    );
 }

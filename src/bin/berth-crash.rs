@@ -95,7 +95,7 @@ fn run_client(port: u16, id: usize, stop: Arc<AtomicBool>, start_n: u64, m: &mut
                     m.ttl_set.push(n);
                 }
                 _ => {
-                    if n % 7 == 0 {
+                    if n.is_multiple_of(7) {
                         c3.cmd(&["FLUSHDB"])?;
                         m.flushed.extend(m.live.drain());
                     } else {
@@ -161,8 +161,12 @@ fn check(port: u16, id: usize, m: &Model) -> Result<(), String> {
     if h[..want.len().min(h.len())] != want[..] {
         return err("hash order", format!("{h:?} vs {want:?}"));
     }
-    let a = c.cmd(&["GET", &format!("a:{id}")]).map_err(|e| e.to_string())?;
-    let b = c.cmd(&["GET", &format!("b:{id}")]).map_err(|e| e.to_string())?;
+    let a = c
+        .cmd(&["GET", &format!("a:{id}")])
+        .map_err(|e| e.to_string())?;
+    let b = c
+        .cmd(&["GET", &format!("b:{id}")])
+        .map_err(|e| e.to_string())?;
     let ml = c
         .cmd(&["LLEN", &format!("ml:{id}")])
         .map_err(|e| e.to_string())?
@@ -232,7 +236,10 @@ fn main() {
             _ => panic!("unknown option {a}"),
         }
     }
-    assert!(clients <= 14, "at most 14 clients (each flushes its own database)");
+    assert!(
+        clients <= 14,
+        "at most 14 clients (each flushes its own database)"
+    );
     if dir.is_empty() {
         dir = std::env::temp_dir()
             .join(format!("berth-crash-{engine}-{}", std::process::id()))
@@ -271,7 +278,10 @@ fn main() {
         std::thread::sleep(Duration::from_millis(rng.gen_range(100..=max_ms)));
         server.kill9();
         stop.store(true, Ordering::Relaxed);
-        models = handles.into_iter().map(|h| h.join().expect("client")).collect();
+        models = handles
+            .into_iter()
+            .map(|h| h.join().expect("client"))
+            .collect();
         let server = Berth::start(&bin, &dir, &extra).expect("restart berth");
         let acked: u64 = models.iter().map(|m| m.acked).sum();
         let mut bad = Vec::new();
@@ -359,7 +369,7 @@ fn resolve(port: u16, id: usize, m: &mut Model) -> std::io::Result<()> {
         }
         _ => {
             c.cmd(&["SELECT", &(2 + id).to_string()])?;
-            if n % 7 == 0 {
+            if n.is_multiple_of(7) {
                 let mut gone = true;
                 for k in &m.live {
                     gone &= !yes(c.cmd(&["EXISTS", &format!("g:{id}:{k}")])?);

@@ -282,11 +282,22 @@ fn write_section(ctx: &mut Ctx, section: &str, out: &mut String) {
             let p = w.persist.as_deref();
             let aof = p.is_some();
             let unsynced = p.map(|p| {
-                let synced = p.status.synced_lsn.load(std::sync::atomic::Ordering::Relaxed);
-                p.unsynced.iter().filter(|(l, _)| *l > synced).map(|(_, n)| n).sum::<u64>()
+                let synced = p
+                    .status
+                    .synced_lsn
+                    .load(std::sync::atomic::Ordering::Relaxed);
+                p.unsynced
+                    .iter()
+                    .filter(|(l, _)| *l > synced)
+                    .map(|(_, n)| n)
+                    .sum::<u64>()
             });
             let last_save = p
-                .map(|p| p.status.last_sync.load(std::sync::atomic::Ordering::Relaxed))
+                .map(|p| {
+                    p.status
+                        .last_sync
+                        .load(std::sync::atomic::Ordering::Relaxed)
+                })
                 .unwrap_or(w.last_save);
             let write_ok = p.is_none_or(|p| p.misconf().is_none());
             out.push_str("# Persistence\r\n");
@@ -342,9 +353,8 @@ fn write_section(ctx: &mut Ctx, section: &str, out: &mut String) {
             );
             if let Some(p) = p {
                 let st = &p.status;
-                let ld = |a: &std::sync::atomic::AtomicU64| {
-                    a.load(std::sync::atomic::Ordering::Relaxed)
-                };
+                let ld =
+                    |a: &std::sync::atomic::AtomicU64| a.load(std::sync::atomic::Ordering::Relaxed);
                 line!(out, "berth_storage_engine:{}", p.engine);
                 line!(out, "berth_appendfsync:{}", p.mode_text);
                 line!(out, "berth_lsn:{}", p.lsn);

@@ -334,10 +334,7 @@ fn copy_inner(ctx: &mut Ctx, argv: &[Bytes]) -> R<Reply> {
         }
         target.remove(dst);
     }
-    target.insert_entry(
-        dst.clone(),
-        Entry::new(value, expire_at, now),
-    );
+    target.insert_entry(dst.clone(), Entry::new(value, expire_at, now));
     ctx.w.key_modified(dst_db, dst);
     ctx.w.signal_ready(dst_db, dst);
     Ok(Reply::Int(1))

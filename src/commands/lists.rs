@@ -2,7 +2,6 @@
 //! `lists_blocking.rs`). Follows Redis 7.0's `t_list.c`: argument checks in its order, empty
 //! lists are deleted, every push signals blocked clients.
 
-
 use bytes::Bytes;
 
 use super::args::{int, is, wrong_args, NO_SUCH_KEY, OUT_OF_RANGE, R, SYNTAX};

@@ -112,7 +112,10 @@ impl Dead {
             ),
             Value::ZSet(z) => (
                 None,
-                members(&mut z.members().chain(z.dirty.iter()), z.len() + z.dirty.len()),
+                members(
+                    &mut z.members().chain(z.dirty.iter()),
+                    z.len() + z.dirty.len(),
+                ),
             ),
         };
         Dead {
@@ -334,7 +337,6 @@ impl Db {
     pub(crate) fn raw_mut(&mut self, key: &[u8]) -> Option<&mut Entry> {
         self.map.get_mut(key)
     }
-
 
     pub fn random_key(&self) -> Option<Bytes> {
         use rand::seq::IteratorRandom;

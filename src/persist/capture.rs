@@ -191,10 +191,7 @@ fn write_entry(p: &mut Persist, e: &mut Entry, ops: &mut Vec<Op>, gc: &mut Vec<G
             match l.take_changes(all) {
                 ListChanges::All { head } => {
                     for (i, x) in l.iter().enumerate() {
-                        ops.push((
-                            record::list_elem_key(v, head + i as i64),
-                            Some(x.to_vec()),
-                        ));
+                        ops.push((record::list_elem_key(v, head + i as i64), Some(x.to_vec())));
                     }
                 }
                 ListChanges::Delta { puts, dels } => {
@@ -257,7 +254,10 @@ fn write_entry(p: &mut Persist, e: &mut Entry, ops: &mut Vec<Op>, gc: &mut Vec<G
             let dirty = std::mem::take(&mut z.dirty);
             if fresh {
                 for (m, score) in z.iter() {
-                    ops.push((record::elem_key(v, m), Some(score.to_bits().to_be_bytes().to_vec())));
+                    ops.push((
+                        record::elem_key(v, m),
+                        Some(score.to_bits().to_be_bytes().to_vec()),
+                    ));
                 }
             } else {
                 for m in dirty {

@@ -132,8 +132,7 @@ pub fn run(mut store: Box<dyn Store>, rx: Receiver<WriteSet>, st: Arc<Status>, g
             retry(&st, "write", || store.apply(&ops));
             st.batches.fetch_add(1, Ordering::Relaxed);
             unsynced = true;
-            if mode == ALWAYS || force || (mode == EVERYSEC && last_sync.elapsed().as_secs() >= 1)
-            {
+            if mode == ALWAYS || force || (mode == EVERYSEC && last_sync.elapsed().as_secs() >= 1) {
                 sync(&mut *store, &st, lsn);
                 last_sync = Instant::now();
                 unsynced = false;

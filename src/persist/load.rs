@@ -57,9 +57,11 @@ pub fn load(store: &dyn Store, ks: &mut Keyspace, now: i64) -> Result<Loaded, St
                 .for_each(&mut |_, _| any = true)
                 .map_err(|e| e.to_string())?;
             if any {
-                return Err("the store holds records but no format record: it is not a Berth \
+                return Err(
+                    "the store holds records but no format record: it is not a Berth \
                             store, or it is damaged; refusing to start over it"
-                    .into());
+                        .into(),
+                );
             }
             out.ops
                 .push((record::FORMAT_KEY.to_vec(), Some(record::FORMAT.to_vec())));

@@ -69,9 +69,7 @@ impl Store for FjallStore {
     }
 
     fn sync(&mut self) -> io::Result<()> {
-        self.db
-            .persist(fjall::PersistMode::SyncData)
-            .map_err(err)
+        self.db.persist(fjall::PersistMode::SyncData).map_err(err)
     }
 
     fn get(&self, key: &[u8]) -> io::Result<Option<Vec<u8>>> {

@@ -167,7 +167,12 @@ pub fn free_port() -> u16 {
 impl Berth {
     pub fn start(bin: &str, dir: &str, extra: &[&str]) -> io::Result<Berth> {
         let port = free_port();
-        let mut args = vec!["--port".to_string(), port.to_string(), "--dir".into(), dir.into()];
+        let mut args = vec![
+            "--port".to_string(),
+            port.to_string(),
+            "--dir".into(),
+            dir.into(),
+        ];
         args.extend(extra.iter().map(|s| s.to_string()));
         let child = Command::new(bin)
             .args(&args)
