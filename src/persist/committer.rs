@@ -93,11 +93,78 @@ impl Status {
     }
 }
 
-pub fn run(mut store: Box<dyn Store>, rx: Receiver<WriteSet>, st: Arc<Status>, gc: Vec<Gc>) {
-    let mut gc: VecDeque<Gc> = gc.into();
+/// The store plus what it needs to survive I/O errors: the batches applied since the last
+/// successful sync, written again on retry, since a failed write or fsync may have lost them.
+///
+/// The store is retried in place, not reopened: reopening fjall in-process after an ENOSPC
+/// (its journal half-written, its workers still holding the old instance) lost writes made
+/// after the reopen in a test here. fjall poisons itself after a failed journal write, so with
+/// fjall writes stay refused (MISCONF) until Berth is restarted; nothing acknowledged is lost.
+struct Engine {
+    store: Box<dyn Store>,
+    unsynced: Vec<Vec<Op>>,
+    st: Arc<Status>,
+}
+
+impl Engine {
+    /// Applies a batch; on failure flags MISCONF and retries until it is in.
+    fn apply(&mut self, ops: Vec<Op>, keep: bool) {
+        if let Err(e) = self.store.apply(&ops) {
+            self.st.fail("write", &e);
+            self.unsynced.push(ops);
+            self.recover();
+        } else if keep {
+            self.unsynced.push(ops);
+        }
+    }
+
+    fn sync(&mut self) {
+        if let Err(e) = self.store.sync() {
+            self.st.fail("sync", &e);
+            self.recover();
+        }
+        self.unsynced.clear();
+    }
+
+    /// Writes every batch not known to be durable again, then syncs; retries with a growing
+    /// pause until all of it succeeds.
+    fn recover(&mut self) {
+        let mut delay = 10;
+        loop {
+            std::thread::sleep(Duration::from_millis(delay));
+            delay = (delay * 2).min(1000);
+            let mut ok = true;
+            for ops in &self.unsynced {
+                if let Err(e) = self.store.apply(ops) {
+                    self.st.fail("write", &e);
+                    ok = false;
+                    break;
+                }
+            }
+            if ok {
+                match self.store.sync() {
+                    Ok(()) => {
+                        tracing::warn!("persistence: the store accepts writes again");
+                        self.unsynced.clear();
+                        return;
+                    }
+                    Err(e) => self.st.fail("sync", &e),
+                }
+            }
+        }
+    }
+}
+
+pub fn run(store: Box<dyn Store>, rx: Receiver<WriteSet>, st: Arc<Status>) {
+    let mut gc: VecDeque<Gc> = VecDeque::new();
     let mut last_sync = Instant::now();
     let mut unsynced = false;
     st.disk_size.store(store.disk_size(), Ordering::Relaxed);
+    let mut eng = Engine {
+        store,
+        unsynced: Vec::new(),
+        st: st.clone(),
+    };
     let mut last_size = Instant::now();
     loop {
         st.gc_pending.store(gc.len() as u64, Ordering::Relaxed);
@@ -129,11 +196,12 @@ pub fn run(mut store: Box<dyn Store>, rx: Receiver<WriteSet>, st: Arc<Status>, g
             let lsn = sets.last().expect("one").lsn;
             let force = sets.iter().any(|s| s.sync);
             let ops = merge(&mut sets, &mut gc);
-            retry(&st, "write", || store.apply(&ops));
+            // Under `no` nothing is promised across an OS crash, so nothing is kept to replay.
+            eng.apply(ops, mode != NO);
             st.batches.fetch_add(1, Ordering::Relaxed);
             unsynced = true;
             if mode == ALWAYS || force || (mode == EVERYSEC && last_sync.elapsed().as_secs() >= 1) {
-                sync(&mut *store, &st, lsn);
+                sync(&mut eng, &st, lsn);
                 last_sync = Instant::now();
                 unsynced = false;
             }
@@ -143,56 +211,41 @@ pub fn run(mut store: Box<dyn Store>, rx: Receiver<WriteSet>, st: Arc<Status>, g
         }
         if unsynced && mode == EVERYSEC && last_sync.elapsed().as_millis() >= 1000 {
             let lsn = st.durable_now.load(Ordering::Acquire);
-            sync(&mut *store, &st, lsn);
+            sync(&mut eng, &st, lsn);
             last_sync = Instant::now();
             unsynced = false;
         }
         if let Some(item) = gc.pop_front() {
-            let ops = reclaim(&*store, item, &mut gc);
+            let ops = reclaim(&*eng.store, item, &mut gc);
             if !ops.is_empty() {
-                retry(&st, "reclaim", || store.apply(&ops));
+                eng.apply(ops, false);
                 unsynced = true;
             }
         }
         if last_size.elapsed().as_secs() >= 5 {
-            st.disk_size.store(store.disk_size(), Ordering::Relaxed);
+            st.disk_size.store(eng.store.disk_size(), Ordering::Relaxed);
             last_size = Instant::now();
         }
     }
     // Finish reclaiming before stopping, so a clean restart finds no garbage.
     while let Some(item) = gc.pop_front() {
-        let ops = reclaim(&*store, item, &mut gc);
+        let ops = reclaim(&*eng.store, item, &mut gc);
         if !ops.is_empty() {
-            retry(&st, "reclaim", || store.apply(&ops));
+            eng.apply(ops, false);
         }
     }
-    retry(&st, "final sync", || store.sync());
+    eng.sync();
     let lsn = st.durable_now.load(Ordering::Acquire);
     st.synced_lsn.store(lsn, Ordering::Relaxed);
     tracing::info!("persistence: store synced and closed");
 }
 
-fn sync(store: &mut dyn Store, st: &Status, lsn: u64) {
-    retry(st, "sync", || store.sync());
+fn sync(eng: &mut Engine, st: &Status, lsn: u64) {
+    eng.sync();
     st.syncs.fetch_add(1, Ordering::Relaxed);
     st.synced_lsn.store(lsn, Ordering::Relaxed);
     st.last_sync
         .store(crate::server::now_ms() / 1000, Ordering::Relaxed);
-}
-
-/// Runs `f` until it succeeds, flagging the failure (MISCONF) meanwhile.
-fn retry(st: &Status, what: &str, mut f: impl FnMut() -> std::io::Result<()>) {
-    let mut delay = 10;
-    loop {
-        match f() {
-            Ok(()) => return,
-            Err(e) => {
-                st.fail(what, &e);
-                std::thread::sleep(Duration::from_millis(delay));
-                delay = (delay * 2).min(1000);
-            }
-        }
-    }
 }
 
 /// One batch from many write sets: a key written twice keeps its last write.

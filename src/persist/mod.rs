@@ -69,6 +69,13 @@ impl Persist {
     }
 }
 
+/// True if `out` holds only MISCONF error replies.
+pub fn only_misconf(out: &[u8]) -> bool {
+    out.split(|b| *b == b'\n')
+        .filter(|l| !l.is_empty())
+        .all(|l| l.starts_with(b"-MISCONF "))
+}
+
 /// Holds the data directory's lock for the life of the process.
 pub struct DirLock {
     _file: File,
@@ -144,7 +151,7 @@ pub fn open(
     let st = status.clone();
     let thread = std::thread::Builder::new()
         .name("committer".into())
-        .spawn(move || committer::run(store, rx, st, Vec::new()))
+        .spawn(move || committer::run(store, rx, st))
         .map_err(|e| format!("cannot start the committer: {e}"))?;
     world.persist = Some(Box::new(Persist {
         tx,

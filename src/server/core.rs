@@ -306,7 +306,10 @@ impl World {
             if let Some(c) = self.clients.get_mut(&id) {
                 self.stats.net_output_bytes += c.out.len() as u64;
                 if let (Some(lsn), false) = (hold, c.out.is_empty()) {
-                    let _ = c.sender.send(Out::Hold(lsn));
+                    // A refused write (MISCONF) reveals nothing, so it need not wait.
+                    if !crate::persist::only_misconf(&c.out) {
+                        let _ = c.sender.send(Out::Hold(lsn));
+                    }
                 }
                 c.flush();
                 if c.closing {
