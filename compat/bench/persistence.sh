@@ -17,8 +17,11 @@ for engine in fjall sled; do
   sleep 1; run "berth-$engine-always" $port; redis-cli -p $port info persistence | grep -E "berth_(commit_batches|syncs|lsn)" | tr -d '\r' | sed "s/^/berth-$engine /"
   kill $pid; wait $pid 2>/dev/null; rm -rf "$d"; port=$((port+1))
 done
+# Calibration: the same build without persistence.
+d=$(mktemp -d); "$BERTH" --port $port --dir "$d" --appendonly no --loglevel warning & pid=$!
+sleep 1; run "berth-memory-only" $port; kill $pid; wait $pid 2>/dev/null; rm -rf "$d"; port=$((port+1))
 for fs in always everysec; do
-  d=$(mktemp -d); redis-server --port $port --dir "$d" --appendonly yes --appendfsync $fs --save "" --daemonize no --loglevel warning & pid=$!
+  d=$(mktemp -d); redis-server --port $port --dir "$d" --appendonly yes --appendfsync $fs --save "" --daemonize no --loglevel warning >/dev/null & pid=$!
   sleep 1; run "redis-aof-$fs" $port
   kill $pid; wait $pid 2>/dev/null; rm -rf "$d"; port=$((port+1))
 done
