@@ -134,7 +134,19 @@ impl World {
         gc.extend(p.dead_spaces.drain(..).map(Gc::Space));
         p.lsn += 1;
         p.changes += changes;
+        let synced = p
+            .status
+            .synced_lsn
+            .load(std::sync::atomic::Ordering::Relaxed);
+        while p.unsynced.front().is_some_and(|(l, _)| *l <= synced) {
+            p.unsynced.pop_front();
+        }
         p.unsynced.push_back((p.lsn, changes));
+        // Bounded under `appendfsync no` (rarely synced): fold the oldest into the next.
+        if p.unsynced.len() > 4096 {
+            let (_, n) = p.unsynced.pop_front().expect("non-empty");
+            p.unsynced.front_mut().expect("non-empty").1 += n;
+        }
         let ws = WriteSet {
             lsn: p.lsn,
             ops,
@@ -144,19 +156,6 @@ impl World {
         if p.tx.send(ws).is_err() {
             tracing::error!("persistence: committer is gone");
         }
-    }
-
-    /// Writes not yet synced to disk (INFO rdb_changes_since_last_save).
-    pub fn persist_unsynced_changes(&mut self) -> Option<u64> {
-        let p = self.persist.as_mut()?;
-        let synced = p
-            .status
-            .synced_lsn
-            .load(std::sync::atomic::Ordering::Relaxed);
-        while p.unsynced.front().is_some_and(|(l, _)| *l <= synced) {
-            p.unsynced.pop_front();
-        }
-        Some(p.unsynced.iter().map(|(_, n)| n).sum())
     }
 }
 
