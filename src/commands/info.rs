@@ -340,9 +340,6 @@ fn write_section(ctx: &mut Ctx, section: &str, out: &mut String) {
                 "aof_last_bgrewrite_status:ok",
                 "aof_rewrites:0",
                 "aof_rewrites_consecutive_failures:0",
-                "aof_last_cow_size:0",
-                "module_fork_in_progress:0",
-                "module_fork_last_cow_size:0",
             ] {
                 line!(out, "{f}");
             }
@@ -351,6 +348,13 @@ fn write_section(ctx: &mut Ctx, section: &str, out: &mut String) {
                 "aof_last_write_status:{}",
                 if write_ok { "ok" } else { "err" }
             );
+            for f in [
+                "aof_last_cow_size:0",
+                "module_fork_in_progress:0",
+                "module_fork_last_cow_size:0",
+            ] {
+                line!(out, "{f}");
+            }
             if let Some(p) = p {
                 let st = &p.status;
                 let ld =

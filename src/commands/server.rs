@@ -180,8 +180,14 @@ fn time(_ctx: &mut Ctx, _argv: &[Bytes]) -> Reply {
     ])
 }
 
+/// With persistence, the last time the store was synced (every sync is a save).
 fn lastsave(ctx: &mut Ctx, _argv: &[Bytes]) -> Reply {
-    Reply::Int(ctx.w.last_save)
+    let synced = ctx.w.persist.as_ref().map(|p| {
+        p.status
+            .last_sync
+            .load(std::sync::atomic::Ordering::Relaxed)
+    });
+    Reply::Int(synced.unwrap_or(ctx.w.last_save))
 }
 
 /// Marks the dataset as saved. Berth's storage engine persists writes as they happen, so a
