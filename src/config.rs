@@ -41,6 +41,12 @@ pub struct Args {
     /// Maximum number of connected clients.
     #[arg(long, env = "BERTH_MAXCLIENTS")]
     pub maxclients: Option<u64>,
+    /// fjall | sled.
+    #[arg(long, env = "BERTH_STORAGE_ENGINE")]
+    pub storage_engine: Option<String>,
+    /// yes | no: `no` keeps the data in memory only.
+    #[arg(long, env = "BERTH_APPENDONLY")]
+    pub appendonly: Option<String>,
 }
 
 /// How a parameter's value is checked (the error texts are Redis 7.0's `CONFIG SET` ones).
@@ -201,7 +207,7 @@ impl Config {
             c.load_file(&text, path)?;
             c.file = Some(path.clone());
         }
-        let flags: [(&str, Option<String>); 9] = [
+        let flags: [(&str, Option<String>); 11] = [
             ("bind", args.bind.clone()),
             ("port", args.port.map(|p| p.to_string())),
             ("requirepass", args.requirepass.clone()),
@@ -214,6 +220,8 @@ impl Config {
                 args.busy_reply_threshold.map(|d| d.to_string()),
             ),
             ("maxclients", args.maxclients.map(|d| d.to_string())),
+            ("storage-engine", args.storage_engine.clone()),
+            ("appendonly", args.appendonly.clone()),
         ];
         for (k, v) in flags {
             if let Some(v) = v {

@@ -5,6 +5,7 @@
 pub mod commands;
 pub mod config;
 pub mod db;
+pub mod persist;
 pub mod protocol;
 pub mod scripting;
 pub mod server;

@@ -30,17 +30,42 @@ fn main() {
 
     let (core_tx, core_rx) = std::sync::mpsc::channel();
     let (done_tx, done_rx) = tokio::sync::oneshot::channel::<()>();
+    // The keyspace thread builds the World (its Lua state is not Send), loads the store into it
+    // and reports back before anything listens, so no client sees a half-loaded keyspace.
+    let (ready_tx, ready_rx) = std::sync::mpsc::channel();
     let core = std::thread::Builder::new()
         .name("keyspace".into())
         // Deep Lua tables (cjson nesting up to 1000) recurse in Rust on this thread.
         .stack_size(256 << 20)
         .spawn(move || {
-            // Built on its own thread: the Lua state inside is not Send.
-            let world = World::new(config);
+            let mut world = World::new(config);
+            let persistence = if world.config.get("appendonly") == "no" {
+                None
+            } else {
+                match berth::persist::open(&mut world) {
+                    Ok(p) => Some(p),
+                    Err(e) => {
+                        tracing::error!("{e}");
+                        eprintln!("berth: {e}");
+                        std::process::exit(1);
+                    }
+                }
+            };
+            let durable = persistence
+                .as_ref()
+                .map(|(_, _, st)| st.durable.subscribe());
+            let _ = ready_tx.send(durable);
             world.run(core_rx);
+            if let Some((_lock, committer, _)) = persistence {
+                // The World is gone, so the committer drains, syncs and stops.
+                let _ = committer.join();
+            }
             let _ = done_tx.send(());
         })
         .expect("spawn keyspace thread");
+    let Ok(durable) = ready_rx.recv() else {
+        std::process::exit(1);
+    };
 
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
@@ -64,6 +89,7 @@ fn main() {
             connected: AtomicUsize::new(0),
             maxclients,
             limits,
+            durable,
         });
         tokio::spawn(serve(listener, shared));
         tokio::select! {
@@ -98,8 +124,9 @@ fn init_logging(level: &str) {
         "nothing" => "off",
         _ => "info",
     };
-    let env = tracing_subscriber::EnvFilter::try_from_env("BERTH_LOG")
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(filter));
+    let env = tracing_subscriber::EnvFilter::try_from_env("BERTH_LOG").unwrap_or_else(|_| {
+        tracing_subscriber::EnvFilter::new(format!("{filter},fjall=warn,lsm_tree=warn,sled=warn"))
+    });
     tracing_subscriber::fmt()
         .with_env_filter(env)
         .with_writer(std::io::stderr)

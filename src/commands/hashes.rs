@@ -4,7 +4,6 @@
 //! are removed with `shift_remove` so the order HGETALL prints stays Redis's.
 
 use bytes::Bytes;
-use indexmap::IndexMap;
 use rand::seq::index::sample;
 use rand::Rng;
 
@@ -16,7 +15,7 @@ use crate::db::Value;
 use crate::protocol::request::parse_i64;
 use crate::protocol::Reply;
 
-type Hash = IndexMap<Bytes, Bytes>;
+use crate::db::Hash;
 
 const W: u32 = F::WRITE | F::DENYOOM | F::FAST;
 const RF: u32 = F::READONLY | F::FAST;
@@ -115,7 +114,7 @@ fn write<'a>(ctx: &'a mut Ctx, key: &Bytes) -> R<&'a mut Hash> {
     ctx.db().get_hash_mut(key)?;
     match ctx
         .db()
-        .get_or_insert_with(key, || Value::Hash(IndexMap::new()))
+        .get_or_insert_with(key, || Value::Hash(Hash::new()))
     {
         Value::Hash(h) => Ok(h),
         _ => unreachable!("type checked above"),

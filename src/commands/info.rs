@@ -279,7 +279,27 @@ fn write_section(ctx: &mut Ctx, section: &str, out: &mut String) {
             line!(out, "lazyfreed_objects:0");
         }
         "persistence" => {
-            let aof = w.config.get("appendonly") == "yes";
+            let p = w.persist.as_deref();
+            let aof = p.is_some();
+            let unsynced = p.map(|p| {
+                let synced = p
+                    .status
+                    .synced_lsn
+                    .load(std::sync::atomic::Ordering::Relaxed);
+                p.unsynced
+                    .iter()
+                    .filter(|(l, _)| *l > synced)
+                    .map(|(_, n)| n)
+                    .sum::<u64>()
+            });
+            let last_save = p
+                .map(|p| {
+                    p.status
+                        .last_sync
+                        .load(std::sync::atomic::Ordering::Relaxed)
+                })
+                .unwrap_or(w.last_save);
+            let write_ok = p.is_none_or(|p| p.misconf().is_none());
             out.push_str("# Persistence\r\n");
             for f in [
                 "loading:0",
@@ -293,9 +313,13 @@ fn write_section(ctx: &mut Ctx, section: &str, out: &mut String) {
             ] {
                 line!(out, "{f}");
             }
-            line!(out, "rdb_changes_since_last_save:{}", w.dirty);
+            line!(
+                out,
+                "rdb_changes_since_last_save:{}",
+                unsynced.unwrap_or(w.dirty)
+            );
             line!(out, "rdb_bgsave_in_progress:0");
-            line!(out, "rdb_last_save_time:{}", w.last_save);
+            line!(out, "rdb_last_save_time:{}", last_save);
             for f in [
                 "rdb_last_bgsave_status:ok",
                 "rdb_last_bgsave_time_sec:-1",
@@ -316,12 +340,37 @@ fn write_section(ctx: &mut Ctx, section: &str, out: &mut String) {
                 "aof_last_bgrewrite_status:ok",
                 "aof_rewrites:0",
                 "aof_rewrites_consecutive_failures:0",
-                "aof_last_write_status:ok",
+            ] {
+                line!(out, "{f}");
+            }
+            line!(
+                out,
+                "aof_last_write_status:{}",
+                if write_ok { "ok" } else { "err" }
+            );
+            for f in [
                 "aof_last_cow_size:0",
                 "module_fork_in_progress:0",
                 "module_fork_last_cow_size:0",
             ] {
                 line!(out, "{f}");
+            }
+            if let Some(p) = p {
+                let st = &p.status;
+                let ld =
+                    |a: &std::sync::atomic::AtomicU64| a.load(std::sync::atomic::Ordering::Relaxed);
+                line!(out, "berth_storage_engine:{}", p.engine);
+                line!(out, "berth_appendfsync:{}", p.mode_text);
+                line!(out, "berth_lsn:{}", p.lsn);
+                line!(out, "berth_durable_lsn:{}", ld(&st.durable_now));
+                line!(out, "berth_commit_batches:{}", ld(&st.batches));
+                line!(out, "berth_syncs:{}", ld(&st.syncs));
+                line!(out, "berth_disk_bytes:{}", ld(&st.disk_size));
+                line!(out, "berth_reclaim_pending:{}", ld(&st.gc_pending));
+                line!(out, "berth_loaded_keys:{}", p.loaded_keys);
+                line!(out, "berth_load_expired_keys:{}", p.expired_at_load);
+                line!(out, "berth_load_time_ms:{}", p.load_ms);
+                line!(out, "berth_load_garbage_records:{}", p.garbage_at_load);
             }
         }
         "stats" => {

@@ -334,14 +334,7 @@ fn copy_inner(ctx: &mut Ctx, argv: &[Bytes]) -> R<Reply> {
         }
         target.remove(dst);
     }
-    target.insert_entry(
-        dst.clone(),
-        Entry {
-            value,
-            expire_at,
-            accessed: now,
-        },
-    );
+    target.insert_entry(dst.clone(), Entry::new(value, expire_at, now));
     ctx.w.key_modified(dst_db, dst);
     ctx.w.signal_ready(dst_db, dst);
     Ok(Reply::Int(1))
@@ -490,6 +483,7 @@ fn flushdb(ctx: &mut Ctx, argv: &[Bytes]) -> Reply {
         return e;
     }
     ctx.w.touch_all_watched(Some(ctx.db));
+    ctx.w.persist_flush(Some(ctx.db));
     let db = ctx.db();
     let n = db.len() as u64;
     db.clear();
@@ -503,6 +497,7 @@ fn flushall(ctx: &mut Ctx, argv: &[Bytes]) -> Reply {
         return e;
     }
     ctx.w.touch_all_watched(None);
+    ctx.w.persist_flush(None);
     let mut n = 0;
     for i in 0..ctx.w.keyspace.dbs.len() {
         let db = ctx.db_at(i);
@@ -533,6 +528,7 @@ fn swapdb_inner(ctx: &mut Ctx, argv: &[Bytes]) -> R<Reply> {
     ctx.w.touch_all_watched(Some(a));
     ctx.w.touch_all_watched(Some(b));
     ctx.w.keyspace.dbs.swap(a, b);
+    ctx.w.persist_swap(a, b);
     ctx.w.touch_all_watched(Some(a));
     ctx.w.touch_all_watched(Some(b));
     // Clients blocked on keys of either database may now be served.

@@ -2,8 +2,6 @@
 //! `lists_blocking.rs`). Follows Redis 7.0's `t_list.c`: argument checks in its order, empty
 //! lists are deleted, every push signals blocked clients.
 
-use std::collections::VecDeque;
-
 use bytes::Bytes;
 
 use super::args::{int, is, wrong_args, NO_SUCH_KEY, OUT_OF_RANGE, R, SYNTAX};
@@ -166,7 +164,7 @@ pub(crate) fn push_values(
         if only_existing {
             return Ok(None);
         }
-        db.set(key.clone(), Value::List(VecDeque::new()));
+        db.set(key.clone(), Value::List(crate::db::List::new()));
     }
     let list = db.get_list_mut(key)?.expect("list exists");
     for v in values {
@@ -333,7 +331,7 @@ fn lset(ctx: &mut Ctx, argv: &[Bytes]) -> Reply {
         let index = int(&argv[2])?;
         let list = ctx.db().get_list_mut(key)?.expect("list");
         let i = position(index, list.len()).ok_or_else(|| Reply::err(OUT_OF_RANGE))?;
-        list[i] = argv[3].clone();
+        list.set(i, argv[3].clone());
         ctx.modified(key);
         Ok(Reply::ok())
     })())
@@ -395,8 +393,7 @@ fn ltrim(ctx: &mut Ctx, argv: &[Bytes]) -> Reply {
         match range(start, end, list.len()) {
             None => list.clear(),
             Some((s, e)) => {
-                list.truncate(e + 1);
-                list.drain(..s);
+                list.trim(s, e);
             }
         }
         ctx.db().remove_if_empty(key);

@@ -180,13 +180,20 @@ fn time(_ctx: &mut Ctx, _argv: &[Bytes]) -> Reply {
     ])
 }
 
+/// With persistence, the last time the store was synced (every sync is a save).
 fn lastsave(ctx: &mut Ctx, _argv: &[Bytes]) -> Reply {
-    Reply::Int(ctx.w.last_save)
+    let synced = ctx.w.persist.as_ref().map(|p| {
+        p.status
+            .last_sync
+            .load(std::sync::atomic::Ordering::Relaxed)
+    });
+    Reply::Int(synced.unwrap_or(ctx.w.last_save))
 }
 
 /// Marks the dataset as saved. Berth's storage engine persists writes as they happen, so a
 /// snapshot has nothing further to write; the counters INFO and LASTSAVE report are reset.
 fn mark_saved(ctx: &mut Ctx) {
+    ctx.w.persist_force_sync();
     ctx.w.dirty = 0;
     ctx.w.last_save = ctx.now / 1000;
 }
@@ -204,7 +211,8 @@ fn bgsave(ctx: &mut Ctx, argv: &[Bytes]) -> Reply {
     Reply::status("Background saving started")
 }
 
-fn bgrewriteaof(_ctx: &mut Ctx, _argv: &[Bytes]) -> Reply {
+fn bgrewriteaof(ctx: &mut Ctx, _argv: &[Bytes]) -> Reply {
+    ctx.w.persist_force_sync();
     Reply::status("Background append only file rewriting started")
 }
 

@@ -161,7 +161,7 @@ fn sadd(ctx: &mut Ctx, argv: &[Bytes]) -> Reply {
         let key = &argv[1];
         let db = ctx.db();
         if db.get_set(key)?.is_none() {
-            db.set(key.clone(), Value::Set(HashSet::new()));
+            db.set(key.clone(), Value::Set(crate::db::Set::new()));
         }
         let set = db.get_set_mut(key)?.expect("set");
         let added = argv[2..]
@@ -353,7 +353,7 @@ fn smove(ctx: &mut Ctx, argv: &[Bytes]) -> Reply {
         ctx.modified(src);
         let db = ctx.db();
         if db.get_set(dst)?.is_none() {
-            db.set(dst.clone(), Value::Set(HashSet::new()));
+            db.set(dst.clone(), Value::Set(crate::db::Set::new()));
         }
         db.get_set_mut(dst)?.expect("dest").insert(member.clone());
         ctx.modified(dst);
@@ -379,7 +379,7 @@ fn combine(ctx: &mut Ctx, keys: &[Bytes], op: Op, limit: usize) -> R<Vec<Bytes>>
         .iter()
         .map(|k| {
             db.peek(k).and_then(|e| match &e.value {
-                Value::Set(s) => Some(s),
+                Value::Set(s) => Some(&**s),
                 _ => None,
             })
         })

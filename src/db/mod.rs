@@ -1,16 +1,17 @@
 //! The keyspace: 16 databases of keys to typed values, with expiry and a stable SCAN order.
 
+pub mod collections;
 pub mod glob;
 pub mod scan;
 pub mod stream;
 pub mod zset;
 
-use std::collections::{BTreeSet, HashMap, HashSet, VecDeque};
+use std::collections::{BTreeSet, HashMap};
 
 use bytes::Bytes;
-use indexmap::IndexMap;
 
 use crate::protocol::Reply;
+pub use collections::{Hash, List, Set};
 pub use stream::Stream;
 pub use zset::ZSet;
 
@@ -19,10 +20,10 @@ pub const WRONGTYPE: &str = "WRONGTYPE Operation against a key holding the wrong
 #[derive(Debug, Clone)]
 pub enum Value {
     Str(Bytes),
-    List(VecDeque<Bytes>),
+    List(List),
     /// Insertion-ordered, so small hashes list fields in the order Redis's listpack does.
-    Hash(IndexMap<Bytes, Bytes>),
-    Set(HashSet<Bytes>),
+    Hash(Hash),
+    Set(Set),
     ZSet(ZSet),
     Stream(Box<Stream>),
 }
@@ -57,13 +58,81 @@ impl Value {
     }
 }
 
-#[derive(Debug, Clone)]
+#[derive(Debug)]
 pub struct Entry {
     pub value: Value,
     /// Absolute expiry, unix milliseconds.
     pub expire_at: Option<i64>,
     /// Last access, unix milliseconds (OBJECT IDLETIME).
     pub accessed: i64,
+    /// Persistence: the version its element records are stored under; 0 = not yet written
+    /// (a new or replaced value, written in full at the next commit).
+    pub(crate) version: u64,
+}
+
+impl Entry {
+    pub fn new(value: Value, expire_at: Option<i64>, accessed: i64) -> Entry {
+        Entry {
+            value,
+            expire_at,
+            accessed,
+            version: 0,
+        }
+    }
+}
+
+/// A copy is a new value: it gets its own version when written.
+impl Clone for Entry {
+    fn clone(&self) -> Entry {
+        Entry::new(self.value.clone(), self.expire_at, self.accessed)
+    }
+}
+
+/// A value removed or replaced: its metadata record and (version != 0) its element records on
+/// disk are deleted at the next commit (persistence).
+#[derive(Debug)]
+pub struct Dead {
+    pub key: Bytes,
+    pub version: u64,
+    /// What to delete: a list's index range, or a few members, or (None) a scan of the version.
+    pub range: Option<(i64, i64)>,
+    pub members: Option<Vec<Bytes>>,
+}
+
+impl Dead {
+    fn of(key: Bytes, e: &Entry) -> Dead {
+        let members = |it: &mut dyn Iterator<Item = &Bytes>, n: usize| {
+            (n <= 64).then(|| it.cloned().collect::<Vec<Bytes>>())
+        };
+        let (range, members) = match &e.value {
+            _ if e.version == 0 => (None, Some(Vec::new())),
+            Value::Str(_) => (None, Some(Vec::new())),
+            Value::List(l) => (Some(l.base), None),
+            Value::Hash(h) => (
+                None,
+                members(&mut h.keys().chain(h.dirty.iter()), h.len() + h.dirty.len()),
+            ),
+            Value::Set(s) => (
+                None,
+                members(&mut s.iter().chain(s.dirty.iter()), s.len() + s.dirty.len()),
+            ),
+            Value::ZSet(z) => (
+                None,
+                members(
+                    &mut z.members().chain(z.dirty.iter()),
+                    z.len() + z.dirty.len(),
+                ),
+            ),
+            // Entries are removed by a background scan of the version.
+            Value::Stream(_) => (None, None),
+        };
+        Dead {
+            key,
+            version: e.version,
+            range,
+            members,
+        }
+    }
 }
 
 /// One database. Keys live in a hash map; a second index ordered by a fixed hash of the key gives
@@ -77,6 +146,8 @@ pub struct Db {
     /// The current command's time (unix ms), set before each use: expiry is judged against it,
     /// so a key does not expire halfway through a command or script.
     pub now: i64,
+    /// Values removed or replaced since the last commit that have records on disk.
+    pub(crate) dead: Vec<Dead>,
 }
 
 macro_rules! typed_accessors {
@@ -156,35 +227,21 @@ impl Db {
     }
 
     typed_accessors!(get_str, get_str_mut, Str, Bytes);
-    typed_accessors!(get_list, get_list_mut, List, VecDeque<Bytes>);
-    typed_accessors!(get_hash, get_hash_mut, Hash, IndexMap<Bytes, Bytes>);
-    typed_accessors!(get_set, get_set_mut, Set, HashSet<Bytes>);
+    typed_accessors!(get_list, get_list_mut, List, List);
+    typed_accessors!(get_hash, get_hash_mut, Hash, Hash);
+    typed_accessors!(get_set, get_set_mut, Set, Set);
     typed_accessors!(get_zset, get_zset_mut, ZSet, ZSet);
     typed_accessors!(get_stream, get_stream_mut, Stream, Box<Stream>);
 
     /// Stores a value, dropping any TTL (SET semantics).
     pub fn set(&mut self, key: Bytes, value: Value) {
-        self.insert_entry(
-            key,
-            Entry {
-                value,
-                expire_at: None,
-                accessed: self.now,
-            },
-        );
+        self.insert_entry(key, Entry::new(value, None, self.now));
     }
 
     /// Replaces the value but keeps the key's TTL (KEEPTTL, and in-place rewrites).
     pub fn set_keep_ttl(&mut self, key: Bytes, value: Value) {
         let ttl = self.entry(&key).and_then(|e| e.expire_at);
-        self.insert_entry(
-            key,
-            Entry {
-                value,
-                expire_at: ttl,
-                accessed: self.now,
-            },
-        );
+        self.insert_entry(key, Entry::new(value, ttl, self.now));
     }
 
     pub fn insert_entry(&mut self, key: Bytes, entry: Entry) {
@@ -192,6 +249,7 @@ impl Db {
             if let Some(t) = old.expire_at {
                 self.expiries.remove(&(t, key.clone()));
             }
+            self.dead.push(Dead::of(key.clone(), old));
         } else {
             self.order.insert((scan::key_hash(&key), key.clone()));
         }
@@ -214,6 +272,7 @@ impl Db {
         if let Some(t) = e.expire_at {
             self.expiries.remove(&(t, k.clone()));
         }
+        self.dead.push(Dead::of(k.clone(), &e));
         self.order.remove(&(scan::key_hash(&k), k));
         Some(e)
     }
@@ -275,10 +334,17 @@ impl Db {
 
     pub fn clear(&mut self) {
         let now = self.now;
+        let dead = std::mem::take(&mut self.dead);
         *self = Db {
             now,
+            dead,
             ..Db::default()
         };
+    }
+
+    /// A key's entry as stored, expired or not, without side effects (persistence).
+    pub(crate) fn raw_mut(&mut self, key: &[u8]) -> Option<&mut Entry> {
+        self.map.get_mut(key)
     }
 
     pub fn random_key(&self) -> Option<Bytes> {

@@ -218,6 +218,8 @@ pub struct Stream {
     pub groups: BTreeMap<Bytes, Group>,
     /// Keyed by master id.
     nodes: BTreeMap<StreamId, Node>,
+    /// Entries added or deleted since the last commit (persistence writes just these).
+    pub dirty: std::collections::HashSet<StreamId>,
 }
 
 fn backlen(l: usize) -> usize {
@@ -407,6 +409,7 @@ impl Stream {
         node.live += 1;
         node.alloc_req = node.alloc_req.max(node.bytes());
         self.entries.insert(id, fv);
+        self.dirty.insert(id);
         self.entries_added += 1;
         self.last_id = id;
     }
@@ -417,6 +420,7 @@ impl Stream {
 
     /// Deletes one entry (XDEL); its node goes when its last live entry does.
     pub fn delete(&mut self, id: &StreamId) -> bool {
+        self.dirty.insert(*id);
         if self.entries.remove(id).is_none() {
             return false;
         }
@@ -465,6 +469,7 @@ impl Stream {
                 let node = self.nodes.remove(&k).expect("node");
                 for id in &node.ids {
                     self.entries.remove(id);
+                    self.dirty.insert(*id);
                 }
                 deleted += live;
                 continue;
@@ -483,6 +488,7 @@ impl Stream {
                 if done {
                     break;
                 }
+                self.dirty.insert(id);
                 if self.entries.remove(&id).is_some() {
                     n_del += 1;
                 }

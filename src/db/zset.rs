@@ -180,6 +180,8 @@ impl Index {
 pub struct ZSet {
     scores: HashMap<Bytes, f64>,
     index: Index,
+    /// Members added, rescored or removed since the last commit (persistence journal).
+    pub(crate) dirty: std::collections::HashSet<Bytes>,
 }
 
 /// One end of a score range: `(x` is exclusive.
@@ -224,6 +226,7 @@ impl ZSet {
         match self.scores.get_mut(&member) {
             Some(old) => {
                 if *old != score {
+                    self.dirty.insert(member.clone());
                     self.index.remove(&(Score(*old), member.clone()));
                     *old = score;
                     self.index.insert((Score(score), member));
@@ -231,6 +234,7 @@ impl ZSet {
                 false
             }
             None => {
+                self.dirty.insert(member.clone());
                 self.scores.insert(member.clone(), score);
                 self.index.insert((Score(score), member));
                 true
@@ -241,6 +245,7 @@ impl ZSet {
     pub fn remove(&mut self, member: &[u8]) -> bool {
         match self.scores.remove_entry(member) {
             Some((m, s)) => {
+                self.dirty.insert(m.clone());
                 self.index.remove(&(Score(s), m));
                 true
             }
@@ -372,6 +377,7 @@ impl ZSet {
             self.index.pop_first()?
         };
         self.scores.remove(&m);
+        self.dirty.insert(m.clone());
         Some((m, s.0))
     }
 }

@@ -132,6 +132,8 @@ pub struct World {
     pub rx: Option<Receiver<ToCore>>,
     /// Messages that arrived during a script and wait for it to end (client closes).
     deferred: Vec<ToCore>,
+    /// Durable persistence (None: memory only, as in tests and fuzzing).
+    pub persist: Option<Box<crate::persist::Persist>>,
 }
 
 impl World {
@@ -165,6 +167,7 @@ impl World {
             script_run: None,
             rx: None,
             deferred: Vec::new(),
+            persist: None,
         }
     }
 
@@ -191,6 +194,7 @@ impl World {
                 self.handle(msg);
             }
             self.timers();
+            self.persist_commit();
             self.flush_output();
             if self.shutdown {
                 break;
@@ -335,9 +339,21 @@ impl World {
         let mut ids = std::mem::take(&mut self.with_output);
         ids.sort_unstable();
         ids.dedup();
+        // Replies leave only once every write set executed before them is durable.
+        let hold = self
+            .persist
+            .as_ref()
+            .map(|p| p.lsn)
+            .filter(|lsn| self.persist.as_ref().is_some_and(|p| p.durable() < *lsn));
         for id in ids {
             if let Some(c) = self.clients.get_mut(&id) {
                 self.stats.net_output_bytes += c.out.len() as u64;
+                if let (Some(lsn), false) = (hold, c.out.is_empty()) {
+                    // A refused write (MISCONF) reveals nothing, so it need not wait.
+                    if !crate::persist::only_misconf(&c.out) {
+                        let _ = c.sender.send(Out::Hold(lsn));
+                    }
+                }
                 c.flush();
                 if c.closing {
                     let _ = c.sender.send(Out::Close);
@@ -389,6 +405,7 @@ impl World {
     pub fn key_modified(&mut self, db: usize, key: &[u8]) {
         self.dirty += 1;
         self.signal_if_stream_gone(db, key);
+        self.persist_key(db, key);
         if self.watchers.is_empty() {
             return;
         }

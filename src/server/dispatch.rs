@@ -112,6 +112,17 @@ fn check(w: &World, id: ClientId, argv: &[Bytes]) -> Result<&'static Command, Re
             cmd.name
         )));
     }
+    if let Some(e) = w.persist_misconf() {
+        let writes = |c: &Command| c.has(Flags::WRITE);
+        let queued_write = cmd.name == "exec"
+            && client.multi.as_ref().is_some_and(|q| {
+                q.iter()
+                    .any(|a| matches!(table::resolve(a), Resolved::Found(c) if writes(c)))
+            });
+        if (writes(cmd) && client.multi.is_none()) || queued_write {
+            return Err(Reply::err(e));
+        }
+    }
     Ok(cmd)
 }
 

@@ -40,6 +40,8 @@ pub enum ToCore {
 #[derive(Debug)]
 pub enum Out {
     Data(Bytes),
+    /// Write nothing more until this LSN is durable (persistence, `appendfsync always`).
+    Hold(u64),
     /// Write what is queued, then close the connection.
     Close,
 }

@@ -19,6 +19,8 @@ pub struct Shared {
     pub connected: AtomicUsize,
     pub maxclients: usize,
     pub limits: Limits,
+    /// The durable LSN published by the committer (None without persistence).
+    pub durable: Option<tokio::sync::watch::Receiver<u64>>,
 }
 
 pub async fn serve(listener: TcpListener, shared: Arc<Shared>) {
@@ -66,6 +68,7 @@ async fn connection(mut stream: TcpStream, addr: std::net::SocketAddr, shared: &
     let mut parser = Parser::new(true);
     let mut buf = BytesMut::with_capacity(16 * 1024);
     let mut reading = true;
+    let mut durable = shared.durable.clone();
     loop {
         tokio::select! {
             read = stream.read_buf(&mut buf), if reading => {
@@ -88,10 +91,11 @@ async fn connection(mut stream: TcpStream, addr: std::net::SocketAddr, shared: &
             out = out_rx.recv() => {
                 match out {
                     Some(Out::Data(data)) => {
-                        if !write_coalesced(&mut stream, data, &mut out_rx).await {
+                        if !write_coalesced(&mut stream, data, &mut out_rx, &mut durable).await {
                             break;
                         }
                     }
+                    Some(Out::Hold(lsn)) => wait_durable(&mut durable, lsn).await,
                     Some(Out::Close) | None => {
                         let _ = stream.flush().await;
                         break;
@@ -103,17 +107,30 @@ async fn connection(mut stream: TcpStream, addr: std::net::SocketAddr, shared: &
     let _ = shared.core.send(ToCore::Closed { id });
 }
 
+/// Waits until the committer has made `lsn` durable.
+async fn wait_durable(durable: &mut Option<tokio::sync::watch::Receiver<u64>>, lsn: u64) {
+    if let Some(rx) = durable {
+        let _ = rx.wait_for(|d| *d >= lsn).await;
+    }
+}
+
 /// Writes one chunk plus any chunks already queued behind it, in one syscall where possible.
 async fn write_coalesced(
     stream: &mut TcpStream,
     first: bytes::Bytes,
     rx: &mut mpsc::UnboundedReceiver<Out>,
+    durable: &mut Option<tokio::sync::watch::Receiver<u64>>,
 ) -> bool {
     let mut more = Vec::new();
     let mut close = false;
+    let mut hold = None;
     while let Ok(next) = rx.try_recv() {
         match next {
             Out::Data(d) => more.push(d),
+            Out::Hold(lsn) => {
+                hold = Some(lsn);
+                break;
+            }
             Out::Close => {
                 close = true;
                 break;
@@ -129,6 +146,9 @@ async fn write_coalesced(
         more.iter().for_each(|d| all.extend_from_slice(d));
         stream.write_all(&all).await.is_ok()
     };
+    if let Some(lsn) = hold {
+        wait_durable(durable, lsn).await;
+    }
     ok && !close
 }
 

@@ -1,0 +1,177 @@
+//! Durable persistence: every write set reaches an embedded store through a committer thread.
+//!
+//! The keyspace thread logs what each command touches (`World::key_modified`, flushes, swaps);
+//! once per loop turn `World::persist_commit` turns that log into one write set of records
+//! (`record.rs`), numbered with an LSN, and hands it to the committer (`committer.rs`), which
+//! group-commits and publishes the durable LSN. Replies wait in their connection task until
+//! the LSN current when they were produced is durable. Startup loads everything (`load.rs`).
+
+pub mod capture;
+pub mod committer;
+pub mod load;
+pub mod record;
+pub mod store;
+pub mod stream_records;
+pub mod testkit;
+
+use std::fs::File;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::Ordering;
+use std::sync::mpsc::Sender;
+use std::sync::Arc;
+
+use bytes::Bytes;
+
+pub use committer::{Status, WriteSet};
+
+/// The keyspace thread's side of persistence.
+pub struct Persist {
+    pub tx: Sender<WriteSet>,
+    pub status: Arc<Status>,
+    /// Key space of each database.
+    pub spaces: Vec<u64>,
+    pub next_id: u64,
+    /// LSN of the last write set handed to the committer.
+    pub lsn: u64,
+    /// (space, key) touched since the last commit, in order.
+    pub events: Vec<(u64, Bytes)>,
+    pub dead_spaces: Vec<u64>,
+    pub spaces_changed: bool,
+    pub force_sync: bool,
+    /// Changes per LSN not yet durable (INFO rdb_changes_since_last_save).
+    pub unsynced: std::collections::VecDeque<(u64, u64)>,
+    pub changes: u64,
+    pub mode_text: String,
+    pub engine: &'static str,
+    pub loaded_keys: u64,
+    pub expired_at_load: u64,
+    pub load_ms: u64,
+    pub garbage_at_load: u64,
+}
+
+impl Persist {
+    pub fn alloc(&mut self) -> u64 {
+        self.next_id += 1;
+        self.next_id
+    }
+
+    /// Why writes are refused, if the store is failing.
+    pub fn misconf(&self) -> Option<String> {
+        if self.status.failing.load(Ordering::Relaxed) {
+            let e = self.status.error.lock().expect("lock").clone();
+            Some(format!("MISCONF Errors writing to the AOF file: {e}"))
+        } else {
+            None
+        }
+    }
+
+    pub fn durable(&self) -> u64 {
+        self.status.durable_now.load(Ordering::Acquire)
+    }
+}
+
+/// True if `out` holds only MISCONF error replies.
+pub fn only_misconf(out: &[u8]) -> bool {
+    out.split(|b| *b == b'\n')
+        .filter(|l| !l.is_empty())
+        .all(|l| l.starts_with(b"-MISCONF "))
+}
+
+/// Holds the data directory's lock for the life of the process.
+pub struct DirLock {
+    _file: File,
+    pub path: PathBuf,
+}
+
+pub fn lock_dir(dir: &Path) -> Result<DirLock, String> {
+    use std::os::unix::io::AsRawFd;
+    std::fs::create_dir_all(dir)
+        .map_err(|e| format!("cannot create data directory {}: {e}", dir.display()))?;
+    let path = dir.join("berth.lock");
+    let file = std::fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(&path)
+        .map_err(|e| format!("cannot open {}: {e}", path.display()))?;
+    // SAFETY: flock on a descriptor we own.
+    let rc = unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) };
+    if rc != 0 {
+        return Err(format!(
+            "the data directory {} is in use by another Berth process (lock {} is held); \
+             stop it or start this one with another --dir",
+            dir.display(),
+            path.display()
+        ));
+    }
+    Ok(DirLock { _file: file, path })
+}
+
+/// Opens the store under `dir`, loads it into the world and starts the committer.
+pub fn open(
+    world: &mut crate::server::core::World,
+) -> Result<(DirLock, std::thread::JoinHandle<()>, Arc<Status>), String> {
+    let dir = PathBuf::from(world.config.get("dir"));
+    let lock = lock_dir(&dir)?;
+    let engine = world.config.get("storage-engine").to_string();
+    let started = std::time::Instant::now();
+    let mut store = store::open(&engine, &dir).map_err(|e| {
+        format!(
+            "cannot open the {engine} store in {}: {e}. Berth will not start over a dataset it \
+             cannot read: restore the directory from a backup, or move it aside to start empty",
+            dir.display()
+        )
+    })?;
+    let now = crate::server::now_ms();
+    let loaded = load::load(&*store, &mut world.keyspace, now).map_err(|e| {
+        format!(
+            "cannot load the {engine} store in {}: {e}. Move the directory aside to start \
+             empty, or restore a backup",
+            dir.display()
+        )
+    })?;
+    for chunk in loaded.ops.chunks(4096) {
+        store
+            .apply(chunk)
+            .map_err(|e| format!("cannot write to the store in {}: {e}", dir.display()))?;
+    }
+    store
+        .sync()
+        .map_err(|e| format!("cannot sync the store in {}: {e}", dir.display()))?;
+    let load_ms = started.elapsed().as_millis() as u64;
+    tracing::info!(
+        "loaded {} keys from the {engine} store in {} ms ({} expired keys dropped, {} dead records reclaimed)",
+        loaded.keys,
+        load_ms,
+        loaded.expired,
+        loaded.garbage
+    );
+    let mode_text = world.config.get("appendfsync").to_string();
+    let status = Arc::new(Status::new(committer::mode_of(&mode_text), 0));
+    let (tx, rx) = std::sync::mpsc::channel();
+    let st = status.clone();
+    let thread = std::thread::Builder::new()
+        .name("committer".into())
+        .spawn(move || committer::run(store, rx, st))
+        .map_err(|e| format!("cannot start the committer: {e}"))?;
+    world.persist = Some(Box::new(Persist {
+        tx,
+        status: status.clone(),
+        spaces: loaded.spaces,
+        next_id: loaded.next_id,
+        lsn: 0,
+        events: Vec::new(),
+        dead_spaces: Vec::new(),
+        spaces_changed: false,
+        force_sync: false,
+        unsynced: Default::default(),
+        changes: 0,
+        mode_text,
+        engine: if engine == "sled" { "sled" } else { "fjall" },
+        loaded_keys: loaded.keys,
+        expired_at_load: loaded.expired,
+        load_ms,
+        garbage_at_load: loaded.garbage,
+    }));
+    Ok((lock, thread, status))
+}
