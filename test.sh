@@ -13,7 +13,7 @@ run() {
 }
 run "cargo test" cargo test --quiet
 run "protocol tests" python3 protocol-tests/run.py
-run "compat suites" compat/run.sh python-redis-py
+run "compat suites" compat/run.sh
 echo
 printf '%s\n' "${summary[@]}"
 exit $status
