@@ -202,18 +202,44 @@ test('a killed worker process leaves a stalled job that another worker recovers'
   await waitFor('the stalled event', async () => stalled, 5000);
 });
 
-test('jobs survive a graceful restart and a kill -9 of the server', async () => {
+// Every key of a queue with its type, whole value and whether it has a TTL.
+async function dump(redis, name) {
+  const keys = (await redis.keys(`bull:${name}:*`)).sort();
+  const out = [];
+  for (const k of keys) {
+    const t = await redis.type(k);
+    let v;
+    if (t === 'string') v = await redis.get(k);
+    else if (t === 'list') v = await redis.lrange(k, 0, -1);
+    else if (t === 'hash') v = Object.entries(await redis.hgetall(k)).sort();
+    else if (t === 'set') v = (await redis.smembers(k)).sort();
+    else if (t === 'zset') v = await redis.zrange(k, 0, -1, 'WITHSCORES');
+    else if (t === 'stream') v = await redis.xrange(k, '-', '+');
+    out.push([k, t, v, (await redis.pttl(k)) > 0]);
+  }
+  return out;
+}
+
+test('jobs survive a graceful restart and a kill -9 of the server, key by key', async () => {
   for (const signal of ['SIGTERM', 'SIGKILL']) {
     const name = qname();
     const q = queue(name);
     await q.addBulk(Array.from({ length: 10 }, (_, i) => ({ name: 'r', data: { i } })));
     await q.add('later', { i: 99 }, { delay: 1000 });
+    await q.add('prio', { i: 98 }, { priority: 3 });
+    const redis = new IORedis(server.port);
+    const before = await dump(redis, name);
+    assert.ok(before.some(([k, t]) => k.endsWith(':events') && t === 'stream'), 'events stream present');
+    redis.disconnect();
     await server.restart(signal);
+    const after = new IORedis(server.port);
+    assert.deepEqual(await dump(after, name), before, `keyspace after ${signal}`);
+    after.disconnect();
     await waitFor('reconnected', async () => (await q.getWaitingCount().catch(() => -1)) === 10);
     assert.equal(await q.getDelayedCount(), 1);
     const seen = new Set();
     worker(name, async (job) => { seen.add(job.data.i); return job.data.i; });
-    await waitFor('11 completed', async () => (await q.getCompletedCount()) === 11, 20000);
-    assert.equal(seen.size, 11);
+    await waitFor('12 completed', async () => (await q.getCompletedCount()) === 12, 20000);
+    assert.equal(seen.size, 12);
   }
 });

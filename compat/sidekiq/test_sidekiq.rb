@@ -295,6 +295,23 @@ class RestartTest < Minitest::Test
     redis { |c| c.set("stat:processed", 10) }
   end
 
+  # Every key with its type, its whole value and whether it has a TTL.
+  def dump
+    redis do |c|
+      c.keys("*").sort.map do |k|
+        t = c.type(k)
+        v = case t
+            when "string" then c.get(k)
+            when "list" then c.lrange(k, 0, -1)
+            when "hash" then c.hgetall(k).sort
+            when "set" then c.smembers(k).sort
+            when "zset" then c.zrange(k, 0, -1, with_scores: true)
+            end
+        [k, t, v, c.ttl(k) > 0]
+      end
+    end
+  end
+
   def check_and_process
     assert_equal 5, Sidekiq::Queue.new("default").size
     assert_equal 2, Sidekiq::ScheduledSet.new.size
@@ -311,13 +328,20 @@ class RestartTest < Minitest::Test
 
   def test_graceful_restart_keeps_every_job
     fill
+    before = dump
     SERVER.restart("TERM")
+    assert_equal before, dump
     check_and_process
   end
 
   def test_kill_9_keeps_every_acknowledged_job
     fill
+    redis { |c| c.set("stat:processed:2026-01-01", 3, ex: 3600) }
+    before = dump
+    assert_operator before.size, :>=, 7
+    assert(before.any? { |_, _, _, ttl| ttl }, "a key with a TTL is in the dump")
     SERVER.restart("KILL")
+    assert_equal before, dump, "the keyspace after kill -9 differs, key by key"
     check_and_process
   end
 end
