@@ -12,9 +12,10 @@ run() { # name port
   done
 }
 port=7601
-for engine in fjall sled; do
-  d=$(mktemp -d); "$BERTH" --port $port --dir "$d" --storage-engine $engine --appendfsync always --loglevel warning & pid=$!
-  sleep 1; run "berth-$engine-always" $port; redis-cli -p $port info persistence | grep -E "berth_(commit_batches|syncs|lsn)" | tr -d '\r' | sed "s/^/berth-$engine /"
+for mode in fjall:always sled:always fjall:everysec; do
+  engine=${mode%%:*}; fsync=${mode#*:}
+  d=$(mktemp -d); "$BERTH" --port $port --dir "$d" --storage-engine $engine --appendfsync $fsync --loglevel warning & pid=$!
+  sleep 1; run "berth-$engine-$fsync" $port; redis-cli -p $port info persistence | grep -E "berth_(commit_batches|syncs|lsn)" | tr -d '\r' | sed "s/^/berth-$engine-$fsync /"
   kill $pid; wait $pid 2>/dev/null; rm -rf "$d"; port=$((port+1))
 done
 # Calibration: the same build without persistence.
