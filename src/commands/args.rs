@@ -95,3 +95,29 @@ pub fn bytes(s: &str) -> Bytes {
 pub fn int_bytes(v: i64) -> Bytes {
     bytes(&v.to_string())
 }
+
+/// `parseScanCursorOrReply`: strtoul rules (a sign is accepted and a negative wraps, leading
+/// spaces are not; the empty string is 0). Shared by SCAN, SSCAN, HSCAN and ZSCAN.
+pub fn scan_cursor(arg: &[u8]) -> R<u64> {
+    let bad = || Reply::err("ERR invalid cursor");
+    let (neg, digits) = match arg.first() {
+        Some(b'-') => (true, &arg[1..]),
+        Some(b'+') => (false, &arg[1..]),
+        _ => (false, arg),
+    };
+    if digits.is_empty() {
+        // strtoul parses nothing: the cursor is 0 only if the whole text was empty.
+        return if arg.is_empty() { Ok(0) } else { Err(bad()) };
+    }
+    let mut v: u64 = 0;
+    for &c in digits {
+        if !c.is_ascii_digit() {
+            return Err(bad());
+        }
+        v = v
+            .checked_mul(10)
+            .and_then(|v| v.checked_add((c - b'0') as u64))
+            .ok_or_else(bad)?;
+    }
+    Ok(if neg { v.wrapping_neg() } else { v })
+}

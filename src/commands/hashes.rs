@@ -299,36 +299,6 @@ pub struct ScanArgs {
     pub count: usize,
 }
 
-/// `parseScanCursorOrReply`: strtoul over the whole argument (so "" is 0 and "-1" wraps).
-pub fn parse_cursor(arg: &[u8]) -> R<u64> {
-    let bad = || Reply::err("ERR invalid cursor");
-    if arg
-        .first()
-        .is_some_and(|c| c.is_ascii_whitespace() || *c == 0x0b)
-    {
-        return Err(bad());
-    }
-    let (neg, digits) = match arg.first() {
-        Some(b'-') => (true, &arg[1..]),
-        Some(b'+') => (false, &arg[1..]),
-        _ => (false, arg),
-    };
-    if digits.is_empty() {
-        return if arg.is_empty() { Ok(0) } else { Err(bad()) };
-    }
-    let mut v: u64 = 0;
-    for &c in digits {
-        if !c.is_ascii_digit() {
-            return Err(bad());
-        }
-        v = v
-            .checked_mul(10)
-            .and_then(|v| v.checked_add((c - b'0') as u64))
-            .ok_or_else(bad)?;
-    }
-    Ok(if neg { v.wrapping_neg() } else { v })
-}
-
 /// The options after the cursor (parsed by the caller first, before the key lookup).
 pub fn parse_scan_args(argv: &[Bytes], cursor_at: usize, cursor: u64) -> R<ScanArgs> {
     let mut out = ScanArgs {
@@ -385,7 +355,7 @@ pub fn scan_reply(cursor: u64, items: Vec<Reply>) -> Reply {
 
 fn hscan(ctx: &mut Ctx, argv: &[Bytes]) -> Reply {
     reply((|| {
-        let cursor = parse_cursor(&argv[2])?;
+        let cursor = super::args::scan_cursor(&argv[2])?;
         let Some(h) = read(ctx, &argv[1])? else {
             return Ok(scan_reply(0, vec![]));
         };

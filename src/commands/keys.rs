@@ -186,33 +186,12 @@ fn keys(ctx: &mut Ctx, argv: &[Bytes]) -> Reply {
     Reply::bulks(out)
 }
 
-/// `parseScanCursorOrReply`: strtoul rules (optional sign, wraps negatives, no spaces).
-pub fn parse_cursor(arg: &[u8]) -> R<u64> {
-    let bad = || Reply::err("ERR invalid cursor");
-    let (neg, digits) = match arg.first() {
-        Some(b'-') => (true, &arg[1..]),
-        Some(b'+') => (false, &arg[1..]),
-        _ => (false, arg),
-    };
-    if arg.is_empty() {
-        return Ok(0);
-    }
-    if digits.is_empty() || !digits.iter().all(|c| c.is_ascii_digit()) {
-        return Err(bad());
-    }
-    let v: u64 = std::str::from_utf8(digits)
-        .ok()
-        .and_then(|s| s.parse().ok())
-        .ok_or_else(bad)?;
-    Ok(if neg { v.wrapping_neg() } else { v })
-}
-
 fn scan(ctx: &mut Ctx, argv: &[Bytes]) -> Reply {
     scan_inner(ctx, argv).unwrap_or_else(|e| e)
 }
 
 fn scan_inner(ctx: &mut Ctx, argv: &[Bytes]) -> R<Reply> {
-    let cursor = parse_cursor(&argv[1])?;
+    let cursor = super::args::scan_cursor(&argv[1])?;
     let (mut count, mut pattern, mut typ) = (10usize, None, None);
     let mut i = 2;
     while i < argv.len() {

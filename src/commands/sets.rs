@@ -512,34 +512,9 @@ fn sintercard(ctx: &mut Ctx, argv: &[Bytes]) -> Reply {
     })())
 }
 
-/// `parseScanCursorOrReply`: strtoul rules (a sign is accepted, leading spaces are not).
-pub fn parse_cursor(arg: &[u8]) -> R<u64> {
-    let bad = || Reply::err("ERR invalid cursor");
-    let (neg, digits) = match arg.first() {
-        Some(b'-') => (true, &arg[1..]),
-        Some(b'+') => (false, &arg[1..]),
-        _ => (false, arg),
-    };
-    if digits.is_empty() {
-        // strtoul parses nothing: the cursor is 0 only if the whole text was empty.
-        return if arg.is_empty() { Ok(0) } else { Err(bad()) };
-    }
-    let mut v: u64 = 0;
-    for &c in digits {
-        if !c.is_ascii_digit() {
-            return Err(bad());
-        }
-        v = v
-            .checked_mul(10)
-            .and_then(|v| v.checked_add((c - b'0') as u64))
-            .ok_or_else(bad)?;
-    }
-    Ok(if neg { v.wrapping_neg() } else { v })
-}
-
 fn sscan(ctx: &mut Ctx, argv: &[Bytes]) -> Reply {
     reply((|| {
-        let cursor = parse_cursor(&argv[2])?;
+        let cursor = super::args::scan_cursor(&argv[2])?;
         let limit = intset_limit(ctx);
         let empty = || Reply::Array(vec![Reply::bulk_str("0"), Reply::Array(vec![])]);
         if ctx.db().get_set(&argv[1])?.is_none() {

@@ -7,8 +7,7 @@ use rand::Rng;
 
 use super::args::{self, is, syntax, timeout_deadline, R};
 use super::hashes::{
-    parse_cursor, parse_scan_args, push_pair, rand_args, rand_positions, scan_matches, scan_page,
-    scan_reply,
+    parse_scan_args, push_pair, rand_args, rand_positions, scan_matches, scan_page, scan_reply,
 };
 use super::zsets_ranges as rg;
 use super::zsets_store as st;
@@ -452,7 +451,7 @@ fn zrevrank(ctx: &mut Ctx, argv: &[Bytes]) -> Reply {
 
 fn zscan(ctx: &mut Ctx, argv: &[Bytes]) -> Reply {
     reply((|| {
-        let cursor = parse_cursor(&argv[2])?;
+        let cursor = super::args::scan_cursor(&argv[2])?;
         let Some(z) = read(ctx, &argv[1])? else {
             return Ok(scan_reply(0, vec![]));
         };
