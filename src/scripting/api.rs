@@ -213,6 +213,10 @@ pub fn raw_call_fn(lua: &Lua, shared: Rc<Shared>) -> mlua::Result<Function> {
             return fail_table(lua, "This Redis command is not allowed from script");
         }
         if cmd.has(Flags::WRITE) {
+            // As Redis's scriptVerifyWriteCommandAllow: no writes while the store is failing.
+            if let Some(e) = ctx.w.persist_misconf() {
+                return fail_table(lua, &format!("-{e}"));
+            }
             if let Some(run) = ctx.w.script_run.as_mut() {
                 if run.read_only {
                     return fail_table(
