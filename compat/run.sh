@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Runs every client-compatibility suite against a freshly built berth, installing each suite's
 # pinned dependencies first, and prints a pass/fail line per suite. Exits non-zero if any failed.
-# Usage: compat/run.sh [suite ...]   (suites: python-redis-py python-rq python-celery sidekiq bullmq node-others)
+# Usage: compat/run.sh [suite ...]   (suites: python-redis-py python-rq python-celery sidekiq bullmq
+#   node-others bull-board python-sidekiq-resp3)
 # COMPAT_SERVER=redis runs the suites against Debian's redis-server instead, to check the suites.
 set -uo pipefail
 here="$(cd "$(dirname "$0")" && pwd)"
@@ -22,16 +23,18 @@ suite_cmd() {
     python-redis-py) echo "$here/python/.venv/bin/python -m unittest -v test_redis_py" ;;
     python-rq) echo "$here/python/.venv/bin/python -m unittest -v test_rq" ;;
     python-celery) echo "$here/python/.venv/bin/python -m unittest -v test_celery" ;;
+    python-sidekiq-resp3) echo "$here/python/.venv/bin/python -m unittest -v test_sidekiq_resp3" ;;
     sidekiq) echo "ruby $here/sidekiq/test_sidekiq.rb" ;;
     bullmq) echo "node --test --test-concurrency=1 bullmq.test.js" ;;
     node-others) echo "node --test --test-concurrency=1 others.test.js" ;;
+    bull-board) echo "node --test --test-concurrency=1 bullboard.test.js" ;;
   esac
 }
 
 suites=("$@")
-[ ${#suites[@]} -gt 0 ] || suites=(python-redis-py python-rq python-celery sidekiq bullmq node-others)
+[ ${#suites[@]} -gt 0 ] || suites=(python-redis-py python-rq python-celery python-sidekiq-resp3 sidekiq bullmq node-others bull-board)
 python_env || { echo "compat: installing python dependencies failed"; exit 1; }
-if [[ " ${suites[*]} " == *" bullmq "* || " ${suites[*]} " == *" node-others "* ]]; then
+if [[ " ${suites[*]} " =~ " "(bullmq|node-others|bull-board)" " ]]; then
   (cd "$here/bullmq" && npm ci --no-audit --no-fund --loglevel=error) || { echo "compat: npm ci failed"; exit 1; }
 fi
 results=()
@@ -39,7 +42,7 @@ status=0
 for s in "${suites[@]}"; do
   echo "--- compat: $s"
   dir="$here/python"
-  case "$s" in sidekiq) dir="$here/sidekiq" ;; bullmq | node-others) dir="$here/bullmq" ;; esac
+  case "$s" in sidekiq) dir="$here/sidekiq" ;; bullmq | node-others | bull-board) dir="$here/bullmq" ;; esac
   if (cd "$dir" && timeout 600 $(suite_cmd "$s")); then
     results+=("PASS $s")
   else

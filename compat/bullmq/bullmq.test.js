@@ -3,7 +3,7 @@ const test = require('node:test');
 const assert = require('node:assert/strict');
 const path = require('node:path');
 const { fork } = require('node:child_process');
-const { Queue, Worker, QueueEvents, FlowProducer, Job } = require('bullmq');
+const { Queue, Worker, QueueEvents, FlowProducer, Job, MetricsTime } = require('bullmq');
 const IORedis = require('ioredis');
 const { Server, sleep, waitFor } = require('./server');
 
@@ -200,6 +200,129 @@ test('a killed worker process leaves a stalled job that another worker recovers'
   worker(name, async () => 'recovered', { stalledInterval: 500, lockDuration: 1000 });
   await waitFor('job recovered', async () => (await Job.fromId(q, job.id)).returnvalue === 'recovered', 30000);
   await waitFor('the stalled event', async () => stalled, 5000);
+});
+
+test('removeOnComplete/removeOnFail keep the last N jobs (by count)', async () => {
+  const name = qname();
+  const q = queue(name);
+  await q.addBulk(Array.from({ length: 8 }, (_, i) => ({
+    name: 'c', data: { i, fail: i >= 5 },
+    opts: { removeOnComplete: { count: 2 }, removeOnFail: { count: 1 } },
+  })));
+  worker(name, async (job) => { if (job.data.fail) throw new Error(`f${job.data.i}`); return job.data.i; });
+  await waitFor('8 processed', async () => {
+    const c = await q.getJobCounts('wait', 'active');
+    return c.wait === 0 && c.active === 0 && (await q.getFailedCount()) >= 1;
+  });
+  await waitFor('kept 2 completed and 1 failed', async () => {
+    const c = await q.getJobCounts('completed', 'failed');
+    return c.completed === 2 && c.failed === 1;
+  });
+  const completed = await q.getCompleted(0, -1);
+  assert.deepEqual(completed.map((j) => j.returnvalue).sort(), [3, 4]);
+  const failed = await q.getFailed(0, -1);
+  assert.deepEqual(failed.map((j) => j.failedReason), ['f7']);
+  // The removed jobs' hashes are gone too.
+  for (let i = 0; i < 8; i++) {
+    const j = await q.getJob(String(i + 1));
+    assert.equal(j !== undefined, [3, 4, 7].includes(i), `job ${i + 1}`);
+  }
+});
+
+test('removeOnComplete/removeOnFail drop jobs older than the age', async () => {
+  const name = qname();
+  const q = queue(name);
+  const opts = { removeOnComplete: { age: 1 }, removeOnFail: { age: 1 } };
+  worker(name, async (job) => { if (job.data.fail) throw new Error('old'); return job.data.i; });
+  await q.addBulk([0, 1, 2].map((i) => ({ name: 'a', data: { i, fail: i === 2 }, opts })));
+  await waitFor('2 completed, 1 failed', async () => {
+    const c = await q.getJobCounts('completed', 'failed');
+    return c.completed === 2 && c.failed === 1;
+  });
+  await sleep(2100);
+  const fresh = await q.add('a', { i: 3 }, opts);
+  const freshBad = await q.add('a', { i: 4, fail: true }, opts);
+  await waitFor('old ones removed', async () => {
+    const c = await q.getJobCounts('completed', 'failed');
+    return c.completed === 1 && c.failed === 1;
+  });
+  assert.deepEqual((await q.getCompleted()).map((j) => j.id), [fresh.id]);
+  assert.deepEqual((await q.getFailed()).map((j) => j.id), [freshBad.id]);
+  assert.equal(await q.getJob('1'), undefined);
+});
+
+test('getMetrics counts completed and failed jobs of a metrics-collecting worker', async () => {
+  const name = qname();
+  const q = queue(name);
+  worker(name, async (job) => { if (job.data.fail) throw new Error('m'); return 1; },
+    { metrics: { maxDataPoints: MetricsTime.ONE_WEEK * 2 } });
+  await q.addBulk(Array.from({ length: 7 }, (_, i) => ({ name: 'm', data: { fail: i >= 5 } })));
+  await waitFor('5 completed, 2 failed', async () => {
+    const c = await q.getJobCounts('completed', 'failed');
+    return c.completed === 5 && c.failed === 2;
+  });
+  const done = await q.getMetrics('completed');
+  assert.equal(done.meta.count, 5);
+  assert.ok(done.meta.prevTS > Date.now() - 120000 && done.meta.prevTS <= Date.now(), `prevTS ${done.meta.prevTS}`);
+  assert.equal(done.count, done.data.length);
+  assert.equal((await q.getMetrics('failed')).meta.count, 2);
+  // Pretend the last data point was taken three minutes ago: the next completion adds one point
+  // per elapsed minute, the newest holding the five completions since.
+  const redis = new IORedis(server.port);
+  await redis.hset(`bull:${name}:metrics:completed`, 'prevTS', Date.now() - 180000, 'prevCount', 0);
+  await redis.del(`bull:${name}:metrics:completed:data`);
+  redis.disconnect();
+  await q.addBulk([{ name: 'm', data: {} }, { name: 'm', data: {} }]);
+  await waitFor('7 completed', async () => (await q.getCompletedCount()) === 7);
+  const later = await q.getMetrics('completed');
+  assert.equal(later.meta.count, 7);
+  assert.equal(later.meta.prevCount, 5);
+  assert.ok([3, 4].includes(later.count), `data points ${later.data}`);
+  assert.deepEqual(later.data, [...Array(later.count - 1).fill(0), 5]);
+  assert.deepEqual((await q.getMetrics('completed', 0, 0)).data, [0]);
+});
+
+test('getJobs by type', async () => {
+  const name = qname();
+  const q = queue(name);
+  const w = worker(name, async (job) => { if (job.data.fail) throw new Error('t'); return job.data.k; });
+  const ok = await q.add('t', { k: 'ok' });
+  const bad = await q.add('t', { k: 'bad', fail: true });
+  await waitFor('1 completed, 1 failed', async () => {
+    const c = await q.getJobCounts('completed', 'failed');
+    return c.completed === 1 && c.failed === 1;
+  });
+  await w.close();
+  const waiting = await q.addBulk([{ name: 't', data: { k: 'w1' } }, { name: 't', data: { k: 'w2' } }]);
+  const delayed = await q.add('t', { k: 'd' }, { delay: 60000 });
+  const prio = await q.add('t', { k: 'p' }, { priority: 5 });
+  const ids = async (types) => (await q.getJobs(types, 0, -1, true)).map((j) => j.id).sort();
+  assert.deepEqual(await ids(['completed']), [ok.id]);
+  assert.deepEqual(await ids(['failed']), [bad.id]);
+  assert.deepEqual(await ids(['delayed']), [delayed.id]);
+  assert.deepEqual(await ids(['waiting']), waiting.map((j) => j.id).sort());
+  assert.deepEqual(await ids(['prioritized']), [prio.id]);
+  assert.deepEqual(await ids(['completed', 'failed']), [ok.id, bad.id].sort());
+  assert.deepEqual((await q.getJobs(['completed'])).map((j) => j.returnvalue), ['ok']);
+  assert.equal((await ids(['waiting', 'delayed', 'prioritized', 'completed', 'failed'])).length, 6);
+});
+
+test('worker.close() waits for the in-flight job and stores its return value', async () => {
+  const name = qname();
+  const q = queue(name);
+  let started = false;
+  const w = new Worker(name, async () => { started = true; await sleep(800); return 'finished in time'; },
+    { connection: server.connection });
+  const job = await q.add('slow', {});
+  await waitFor('job started', async () => started);
+  assert.equal(await job.getState(), 'active');
+  const t0 = Date.now();
+  await w.close();
+  assert.ok(Date.now() - t0 >= 400, `close waited ${Date.now() - t0} ms`);
+  const after = await Job.fromId(q, job.id);
+  assert.equal(await after.getState(), 'completed');
+  assert.equal(after.returnvalue, 'finished in time');
+  assert.equal(await q.getActiveCount(), 0);
 });
 
 // Every key of a queue with its type, whole value and whether it has a TTL.
