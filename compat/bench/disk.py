@@ -103,7 +103,13 @@ def rss_kb(pid):
 
 
 def du(path):
+    """Apparent bytes (du -sb; counts fjall's sparse 64 MiB journal in full)."""
     return int(subprocess.check_output(["du", "-sb", path]).split()[0])
+
+
+def alloc(path):
+    """Bytes of blocks actually allocated (du -sk)."""
+    return int(subprocess.check_output(["du", "-sk", path]).split()[0]) * 1024
 
 
 def start(kind, d, fsync):
@@ -177,7 +183,7 @@ def restart_part():
         rss_loaded = rss_kb(p.pid)
         c.s.close()
         stop(p)
-        disk = du(d)
+        disk, disk_alloc = du(d), alloc(d)
         p, t_term = start(kind, d, fsync)
         c = Conn(port)
         n1 = count_jobs(c)
@@ -191,14 +197,14 @@ def restart_part():
         stop(p)
         ok = "yes" if n1 == n2 == args.jobs else f"**no: {n1}, {n2}**"
         name = f"Berth, {kind}" if kind != "redis" else "Redis 7.0.15, AOF"
-        rows.append(f"| {name} | `{fsync}` | {args.jobs / t_load:,.0f} | {mib(disk)} | "
+        rows.append(f"| {name} | `{fsync}` | {args.jobs / t_load:,.0f} | {mib(disk)} / {mib(disk_alloc)} | "
                     f"{t_term:.2f} s | {t_kill:.2f} s | {mib(rss_loaded * 1024)} | "
                     f"{mib(rss_restart * 1024)} | {ok} |")
         print(f"# {kind}: empty start {t_empty:.3f} s, {os.listdir(d)}", file=sys.stderr)
         subprocess.run(["rm", "-rf", d])
     print(f"\n### Restart with {args.jobs:,} queued {args.size}-byte jobs "
           f"(RPUSH into {args.lists} lists, 1,024 pipelined)\n")
-    print("| server | appendfsync | load (jobs/s) | disk after load | restart after SIGTERM | "
+    print("| server | appendfsync | load (jobs/s) | disk after load (du -sb / allocated) | restart after SIGTERM | "
           "restart after SIGKILL | RSS after load | RSS after restart | all jobs back |")
     print("|---|---|---:|---:|---:|---:|---:|---:|---|")
     for r in rows:
@@ -223,7 +229,12 @@ def churn_part():
                         for j in range(batch)) for b in range(16)]
         push_reply = b":%d\r\n" % (args.depth + 1)
         pair_len = len(push_reply) + len(b"$%d\r\n" % args.size) + args.size + 2
-        rows = [f"| 0 | 0 s | {du(d):,} | {du(d) / live:.1f}x | {mib(rss_kb(p.pid) * 1024)} |"]
+        def row(label, el, rss=True):
+            b, a = du(d), alloc(d)
+            r = mib(rss_kb(p.pid) * 1024) if rss else ""
+            return f"| {label} | {el} | {b:,} | {b / live:.1f}x | {a:,} | {a / live:.1f}x | {r} |"
+
+        rows = [row("0", "0 s")]
         t0 = time.monotonic()
         done = 0
         next_mark = step
@@ -235,33 +246,29 @@ def churn_part():
             done += batch
             el = time.monotonic() - t0
             if done >= next_mark or el > args.churn_seconds:
-                b = du(d)
-                rows.append(f"| {done:,} | {el:.0f} s | {b:,} | {b / live:.1f}x | "
-                            f"{mib(rss_kb(p.pid) * 1024)} |")
+                rows.append(row(f"{done:,}", f"{el:.0f} s"))
                 next_mark += step
                 if el > args.churn_seconds:
                     break
         el = time.monotonic() - t0
         assert c.cmd("LLEN", "churn") == args.depth
         time.sleep(30)
-        b = du(d)
-        rows.append(f"| idle 30 s | | {b:,} | {b / live:.1f}x | {mib(rss_kb(p.pid) * 1024)} |")
+        rows.append(row("idle 30 s", ""))
         c.s.close()
         stop(p)
-        b = du(d)
-        rows.append(f"| after SIGTERM | | {b:,} | {b / live:.1f}x | |")
+        rows.append(row("after SIGTERM", "", False))
         p, t = start(eng, d, "everysec")
         c = Conn(port)
         assert c.cmd("LLEN", "churn") == args.depth
         c.s.close()
         stop(p)
-        b = du(d)
-        rows.append(f"| after a restart ({t:.2f} s) and SIGTERM | | {b:,} | {b / live:.1f}x | |")
+        rows.append(row(f"after a restart ({t:.2f} s) and SIGTERM", "", False))
         print(f"\n### Churn, Berth {eng}, `everysec`: {done:,} cycles (LPUSH one, RPOP one; "
               f"{batch} pairs pipelined) in {el:.0f} s = {done / el:,.0f} cycles/s; "
               f"live data {args.depth:,} x {args.size} B = {live:,} B\n")
-        print("| cycles | elapsed | du -sb (bytes) | du / live | RSS |")
-        print("|---:|---:|---:|---:|---:|")
+        print("| cycles | elapsed | du -sb (bytes) | du -sb / live | allocated (du -sk) | "
+              "allocated / live | RSS |")
+        print("|---:|---:|---:|---:|---:|---:|---:|")
         for r in rows:
             print(r)
         sys.stdout.flush()
