@@ -121,3 +121,15 @@ pub fn scan_cursor(arg: &[u8]) -> R<u64> {
     }
     Ok(if neg { v.wrapping_neg() } else { v })
 }
+
+/// Redis's start/end normalisation for index ranges (LRANGE, LTRIM, ZRANGE by rank): negative
+/// indexes count from the end; None when the range is empty, else inclusive in-range indexes.
+pub fn clamp_range(start: i64, end: i64, len: usize) -> Option<(usize, usize)> {
+    let len = len as i64;
+    let start = if start < 0 { len + start } else { start }.max(0);
+    let end = if end < 0 { len + end } else { end };
+    if start > end || start >= len {
+        return None;
+    }
+    Some((start as usize, end.min(len - 1) as usize))
+}

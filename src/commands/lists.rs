@@ -270,24 +270,6 @@ fn llen(ctx: &mut Ctx, argv: &[Bytes]) -> Reply {
     }
 }
 
-/// Redis's start/end normalisation for LRANGE and LTRIM: None when the range is empty,
-/// otherwise inclusive indexes within the list.
-fn range(start: i64, end: i64, len: usize) -> Option<(usize, usize)> {
-    let len = len as i64;
-    let mut start = if start < 0 { len + start } else { start };
-    let mut end = if end < 0 { len + end } else { end };
-    if start < 0 {
-        start = 0;
-    }
-    if start > end || start >= len {
-        return None;
-    }
-    if end >= len {
-        end = len - 1;
-    }
-    Some((start as usize, end as usize))
-}
-
 fn lrange(ctx: &mut Ctx, argv: &[Bytes]) -> Reply {
     reply((|| {
         let start = int(&argv[2])?;
@@ -295,7 +277,7 @@ fn lrange(ctx: &mut Ctx, argv: &[Bytes]) -> Reply {
         let Some(list) = ctx.db().get_list(&argv[1])? else {
             return Ok(Reply::Array(vec![]));
         };
-        Ok(match range(start, end, list.len()) {
+        Ok(match super::args::clamp_range(start, end, list.len()) {
             None => Reply::Array(vec![]),
             Some((s, e)) => Reply::bulks(list.range(s..=e).cloned()),
         })
@@ -390,7 +372,7 @@ fn ltrim(ctx: &mut Ctx, argv: &[Bytes]) -> Reply {
         let Some(list) = ctx.db().get_list_mut(key)? else {
             return Ok(Reply::ok());
         };
-        match range(start, end, list.len()) {
+        match super::args::clamp_range(start, end, list.len()) {
             None => list.clear(),
             Some((s, e)) => {
                 list.trim(s, e);

@@ -24,24 +24,11 @@ pub fn lmpop_keys(argv: &[Bytes]) -> Vec<usize> {
     (at + 1..argv.len().min(at + 1 + n)).collect()
 }
 
-/// When the core re-runs a blocked command because a key received data: that key.
-fn serving_key(ctx: &Ctx) -> Option<Bytes> {
-    let blocked = ctx
-        .w
-        .clients
-        .get(&ctx.client)
-        .is_some_and(|c| c.blocked.is_some());
-    match &ctx.w.serving_key {
-        Some((db, key)) if blocked && *db == ctx.db => Some(key.clone()),
-        _ => None,
-    }
-}
-
 /// The key to pop from: the first key (in order) holding a non-empty list, WRONGTYPE if an
 /// earlier key is another type. When serving a blocked client, Redis looks only at the key
 /// that became ready (so other keys may meanwhile hold anything).
 fn first_ready(ctx: &mut Ctx, keys: &[Bytes]) -> R<Option<Bytes>> {
-    if let Some(key) = serving_key(ctx).filter(|k| keys.contains(k)) {
+    if let Some(key) = ctx.serving_key().filter(|k| keys.contains(k)) {
         return Ok(match ctx.db().get_list(&key) {
             Ok(Some(l)) if !l.is_empty() => Some(key),
             _ => None,

@@ -90,6 +90,20 @@ impl<'a> Ctx<'a> {
         self.w.signal_ready(self.db, key);
     }
 
+    /// While the core re-runs this blocked client because a key of this database received
+    /// data: that key (Redis serves a waiter from the key that became ready).
+    pub fn serving_key(&self) -> Option<Bytes> {
+        let blocked = self
+            .w
+            .clients
+            .get(&self.client)
+            .is_some_and(|c| c.blocked.is_some());
+        match &self.w.serving_key {
+            Some((db, key)) if blocked && *db == self.db => Some(key.clone()),
+            _ => None,
+        }
+    }
+
     /// Asks to block; returns the placeholder reply the caller should return.
     pub fn block_on(
         &mut self,

@@ -110,19 +110,6 @@ fn parse(ctx: &Ctx, argv: &[Bytes], group_cmd: bool) -> R<ReadArgs> {
     Ok(a)
 }
 
-/// When the core re-runs this blocked client because a key was signalled: that key.
-fn serving_key(ctx: &Ctx) -> Option<Bytes> {
-    let blocked = ctx
-        .w
-        .clients
-        .get(&ctx.client)
-        .is_some_and(|c| c.blocked.is_some());
-    match &ctx.w.serving_key {
-        Some((db, key)) if blocked && *db == ctx.db => Some(key.clone()),
-        _ => None,
-    }
-}
-
 /// RESP3: a map stream -> entries; RESP2: an array of [stream, entries] pairs.
 fn streams_reply(ctx: &Ctx, items: Vec<(Bytes, Reply)>) -> Reply {
     if ctx.resp3 {
@@ -274,7 +261,7 @@ fn serve_blocked(ctx: &mut Ctx, argv: &[Bytes], a: &ReadArgs, key: &Bytes) -> R<
 fn read_generic(ctx: &mut Ctx, argv: &[Bytes], group_cmd: bool) -> R<Reply> {
     let a = parse(ctx, argv, group_cmd)?;
     let keys: Vec<Bytes> = argv[a.streams_at..a.streams_at + a.n].to_vec();
-    if let Some(k) = serving_key(ctx).filter(|k| keys.contains(k)) {
+    if let Some(k) = ctx.serving_key().filter(|k| keys.contains(k)) {
         return serve_blocked(ctx, argv, &a, &k);
     }
     // Resolve ids; for XREADGROUP `>` is StreamId::MAX.

@@ -158,23 +158,6 @@ fn parse(
     })
 }
 
-/// Redis's rank clamping: None when the range is empty.
-pub fn clamp_ranks(start: i64, end: i64, len: usize) -> Option<(usize, usize)> {
-    let len = len as i64;
-    let mut start = if start < 0 { len + start } else { start };
-    let mut end = if end < 0 { len + end } else { end };
-    if start < 0 {
-        start = 0;
-    }
-    if start > end || start >= len {
-        return None;
-    }
-    if end >= len {
-        end = len - 1;
-    }
-    Some((start as usize, end as usize))
-}
-
 fn limited<'a>(
     it: Box<dyn Iterator<Item = (&'a Bytes, f64)> + 'a>,
     offset: i64,
@@ -193,7 +176,7 @@ fn limited<'a>(
 
 fn collect(z: &ZSet, spec: &Spec) -> Vec<(Bytes, f64)> {
     match &spec.range {
-        Range::Rank(s, e) => match clamp_ranks(*s, *e, z.len()) {
+        Range::Rank(s, e) => match super::args::clamp_range(*s, *e, z.len()) {
             Some((s, e)) => z.range_by_rank(s, e, spec.rev),
             None => Vec::new(),
         },
