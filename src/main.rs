@@ -1,7 +1,7 @@
 //! Berth: a durable, Redis-compatible server for background-job systems.
 
+use std::rc::Rc;
 use std::sync::atomic::{AtomicU64, AtomicUsize};
-use std::sync::Arc;
 
 use clap::Parser as _;
 
@@ -28,50 +28,44 @@ fn main() {
     };
     let maxclients = config.get_i64("maxclients").max(1) as usize;
 
-    let (core_tx, core_rx) = std::sync::mpsc::channel();
-    let (done_tx, done_rx) = tokio::sync::oneshot::channel::<()>();
-    // The keyspace thread builds the World (its Lua state is not Send), loads the store into it
-    // and reports back before anything listens, so no client sees a half-loaded keyspace.
-    let (ready_tx, ready_rx) = std::sync::mpsc::channel();
-    let core = std::thread::Builder::new()
+    // One thread owns the keyspace and runs, on a single-threaded tokio runtime, the core task
+    // and every connection task (Redis's event loop). It builds the World there, since its Lua
+    // state is not Send, and loads the store into it before anything listens, so no client sees
+    // a half-loaded keyspace.
+    let keyspace = std::thread::Builder::new()
         .name("keyspace".into())
         // Deep Lua tables (cjson nesting up to 1000) recurse in Rust on this thread.
         .stack_size(256 << 20)
-        .spawn(move || {
-            let mut world = World::new(config);
-            let persistence = if world.config.get("appendonly") == "no" {
-                None
-            } else {
-                match berth::persist::open(&mut world) {
-                    Ok(p) => Some(p),
-                    Err(e) => {
-                        tracing::error!("{e}");
-                        eprintln!("berth: {e}");
-                        std::process::exit(1);
-                    }
-                }
-            };
-            let durable = persistence
-                .as_ref()
-                .map(|(_, _, st)| st.durable.subscribe());
-            let _ = ready_tx.send(durable);
-            world.run(core_rx);
-            if let Some((_lock, committer, _)) = persistence {
-                // The World is gone, so the committer drains, syncs and stops.
-                let _ = committer.join();
-            }
-            let _ = done_tx.send(());
-        })
+        .spawn(move || run_keyspace(config, addr, limits, maxclients))
         .expect("spawn keyspace thread");
-    let Ok(durable) = ready_rx.recv() else {
-        std::process::exit(1);
-    };
+    let _ = keyspace.join();
+    tracing::info!("berth is now ready to exit, bye bye");
+}
 
-    let runtime = tokio::runtime::Builder::new_multi_thread()
+fn run_keyspace(config: Config, addr: String, limits: Limits, maxclients: usize) {
+    let mut world = World::new(config);
+    let persistence = if world.config.get("appendonly") == "no" {
+        None
+    } else {
+        match berth::persist::open(&mut world) {
+            Ok(p) => Some(p),
+            Err(e) => {
+                tracing::error!("{e}");
+                eprintln!("berth: {e}");
+                std::process::exit(1);
+            }
+        }
+    };
+    let durable = persistence
+        .as_ref()
+        .map(|(_, _, st)| st.durable.subscribe());
+    let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
         .expect("tokio runtime");
-    runtime.block_on(async move {
+    let tasks = tokio::task::LocalSet::new();
+    let mut world = world;
+    tasks.block_on(&runtime, async move {
         let listener = match tokio::net::TcpListener::bind(&addr).await {
             Ok(l) => l,
             Err(e) => {
@@ -83,27 +77,36 @@ fn main() {
             "berth {} ready to accept connections on {addr}",
             env!("CARGO_PKG_VERSION")
         );
-        let shared = Arc::new(Shared {
+        let (core_tx, core_rx) = tokio::sync::mpsc::unbounded_channel();
+        let shared = Rc::new(Shared {
             core: core_tx.clone(),
             next_id: AtomicU64::new(1),
             connected: AtomicUsize::new(0),
             maxclients,
             limits,
             durable,
+            listener_fd: std::os::fd::AsRawFd::as_raw_fd(&listener),
         });
-        tokio::spawn(serve(listener, shared));
-        tokio::select! {
-            _ = wait_for_signal() => {
-                tracing::info!("received signal, shutting down");
-                let _ = core_tx.send(ToCore::Shutdown);
-            }
-            _ = done_rx => {}
+        world.net = Some(shared.clone());
+        tokio::task::spawn_local(serve(listener, shared));
+        tokio::task::spawn_local(async move {
+            wait_for_signal().await;
+            tracing::info!("received signal, shutting down");
+            let _ = core_tx.send(ToCore::Shutdown);
+        });
+        let _ = tokio::task::spawn_local(world.run(core_rx)).await;
+        if let Some((lock, committer, _)) = persistence {
+            // The World is gone, so the committer drains, syncs and stops; the replies it held
+            // are released as it publishes the final durable LSN.
+            let _ = tokio::task::spawn_blocking(move || {
+                let _ = committer.join();
+                drop(lock);
+            })
+            .await;
         }
         // Give connection tasks a moment to write their last replies.
         tokio::time::sleep(std::time::Duration::from_millis(20)).await;
     });
-    let _ = core.join();
-    tracing::info!("berth is now ready to exit, bye bye");
 }
 
 async fn wait_for_signal() {

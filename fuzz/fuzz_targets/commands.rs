@@ -5,7 +5,8 @@
 use berth::config::Config;
 use berth::protocol::request::{Limits, Parse, Parser};
 use berth::server::core::World;
-use berth::server::{Out, ToCore};
+use berth::server::net::Conn;
+use berth::server::ToCore;
 use bytes::BytesMut;
 use libfuzzer_sys::fuzz_target;
 
@@ -18,9 +19,9 @@ const SKIP: &[&str] = &[
 
 fuzz_target!(|data: &[u8]| {
     let mut world = World::new(Config::defaults());
-    let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
+    let conn = Conn::detached();
     let addr = "127.0.0.1:1".parse().unwrap();
-    world.handle(ToCore::Connected { id: 1, addr, local: addr, out: tx });
+    world.handle(ToCore::Connected { id: 1, addr, local: addr, out: conn.clone() });
     let mut parser = Parser::new(true);
     let mut buf = BytesMut::from(data);
     let mut cmds = Vec::new();
@@ -35,12 +36,7 @@ fuzz_target!(|data: &[u8]| {
     }
     world.handle(ToCore::Commands { id: 1, cmds, error: None });
     world.flush_pending_output();
-    let mut out = BytesMut::new();
-    while let Ok(msg) = rx.try_recv() {
-        if let Out::Data(d) = msg {
-            out.extend_from_slice(&d);
-        }
-    }
+    let out = conn.take_output();
     // Each reply must decode as RESP2 or (after HELLO 3) RESP3.
     let mut rest = &out[..];
     while !rest.is_empty() {

@@ -164,9 +164,9 @@ impl List {
                     put(i, &self.items);
                 }
             }
-            let dels = (self.base.0..self.base.1)
-                .filter(|i| *i < h || *i >= t)
-                .collect();
+            // Indices that were on disk and are outside the list now: popped from either end.
+            let (b0, b1) = self.base;
+            let dels = (b0..b1.min(h)).chain(b0.max(t)..b1).collect();
             ListChanges::Delta { puts, dels }
         };
         self.base = (self.head, self.tail());

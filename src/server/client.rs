@@ -4,8 +4,9 @@ use std::collections::{HashSet, VecDeque};
 use std::net::SocketAddr;
 
 use bytes::{Bytes, BytesMut};
-use tokio::sync::mpsc::UnboundedSender;
+use std::rc::Rc;
 
+use super::net::Conn;
 use super::{ClientId, Out};
 use crate::commands::BlockRequest;
 
@@ -38,7 +39,7 @@ pub struct Client {
     pub last_active: i64,
     pub last_cmd: &'static str,
     pub out: BytesMut,
-    pub sender: UnboundedSender<Out>,
+    pub sender: Rc<Conn>,
     /// Commands received but not yet run (behind a blocked command).
     pub pending: VecDeque<Vec<Bytes>>,
     /// Protocol error to report once `pending` is drained; then the connection closes.
@@ -61,7 +62,7 @@ impl Client {
         id: ClientId,
         addr: SocketAddr,
         local: SocketAddr,
-        sender: UnboundedSender<Out>,
+        sender: Rc<Conn>,
         now: i64,
         authenticated: bool,
     ) -> Client {
@@ -104,7 +105,7 @@ impl Client {
     pub fn flush(&mut self) {
         if !self.out.is_empty() {
             let data = self.out.split().freeze();
-            let _ = self.sender.send(Out::Data(data));
+            self.sender.send(Out::Data(data));
         }
     }
 

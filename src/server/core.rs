@@ -2,8 +2,8 @@
 //! at a time in arrival order, as Redis's main thread does.
 
 use std::collections::{HashMap, HashSet, VecDeque};
-use std::sync::mpsc::{Receiver, RecvTimeoutError};
 use std::time::Duration;
+use tokio::sync::mpsc::UnboundedReceiver;
 
 use bytes::Bytes;
 
@@ -129,9 +129,11 @@ pub struct World {
     /// The script being run, if any: BUSY replies and SCRIPT KILL look at it.
     pub script_run: Option<crate::scripting::ScriptRun>,
     /// The connection tasks' channel, reachable while a long script polls it.
-    pub rx: Option<Receiver<ToCore>>,
+    pub rx: Option<UnboundedReceiver<ToCore>>,
     /// Messages that arrived during a script and wait for it to end (client closes).
     deferred: Vec<ToCore>,
+    /// The listener's shared state, for accepts during a busy script (None without sockets).
+    pub net: Option<std::rc::Rc<super::net::Shared>>,
     /// Durable persistence (None: memory only, as in tests and fuzzing).
     pub persist: Option<Box<crate::persist::Persist>>,
 }
@@ -167,24 +169,26 @@ impl World {
             script_run: None,
             rx: None,
             deferred: Vec::new(),
+            net: None,
             persist: None,
         }
     }
 
-    /// The thread's loop: wait for messages or the next timer, run, flush replies.
-    pub fn run(mut self, rx: Receiver<ToCore>) {
+    /// The core task's loop: wait for messages or the next timer, run, flush replies. It shares
+    /// the thread with the connection tasks, so while it runs no socket is served.
+    pub async fn run(mut self, rx: UnboundedReceiver<ToCore>) {
         self.rx = Some(rx);
         loop {
             let wait = self.next_timer_wait();
-            let got = self.rx.as_ref().expect("receiver").recv_timeout(wait);
-            match got {
-                Ok(msg) => self.handle(msg),
-                Err(RecvTimeoutError::Timeout) => {}
-                Err(RecvTimeoutError::Disconnected) => break,
+            let recv = self.rx.as_mut().expect("receiver").recv();
+            match tokio::time::timeout(wait, recv).await {
+                Ok(Some(msg)) => self.handle(msg),
+                Ok(None) => break,
+                Err(_) => {}
             }
             // Take whatever else is queued before flushing, so replies to many clients go out together.
             for _ in 0..1024 {
-                let got = self.rx.as_ref().expect("receiver").try_recv();
+                let got = self.rx.as_mut().expect("receiver").try_recv();
                 match got {
                     Ok(msg) => self.handle(msg),
                     Err(_) => break,
@@ -202,7 +206,7 @@ impl World {
         }
         for c in self.clients.values_mut() {
             c.flush();
-            let _ = c.sender.send(Out::Close);
+            c.sender.send(Out::Close);
         }
     }
 
@@ -303,13 +307,25 @@ impl World {
 
     /// Called from a script that has run past busy-reply-threshold: handles what connections
     /// sent meanwhile (other clients get BUSY unless their command is allowed while busy; the
-    /// script's own client only queues), then flushes replies.
+    /// script's own client only queues), then flushes replies. The script holds the thread the
+    /// connection tasks run on, so sockets are read and written here directly.
     pub fn serve_during_script(&mut self) {
         let own = self.script_run.as_ref().map(|r| r.client);
-        for _ in 0..1024 {
-            let Some(msg) = self.rx.as_ref().and_then(|rx| rx.try_recv().ok()) else {
-                break;
-            };
+        let mut arrived: VecDeque<ToCore> = self
+            .net
+            .as_ref()
+            .map(super::net::accept_now)
+            .unwrap_or_default()
+            .into();
+        while let Some(msg) = self.rx.as_mut().and_then(|rx| rx.try_recv().ok()) {
+            arrived.push_back(msg);
+        }
+        for (&id, c) in &self.clients {
+            if let Some((cmds, error)) = c.sender.read_now() {
+                arrived.push_back(ToCore::Commands { id, cmds, error });
+            }
+        }
+        while let Some(msg) = arrived.pop_front() {
             match msg {
                 ToCore::Commands { id, cmds, error } if Some(id) == own => {
                     if let Some(c) = self.clients.get_mut(&id) {
@@ -324,6 +340,10 @@ impl World {
             }
         }
         self.flush_output();
+        let durable = self.persist.as_ref().map_or(u64::MAX, |p| p.durable());
+        for c in self.clients.values() {
+            c.sender.write_now(durable);
+        }
     }
 
     pub fn mark_output(&mut self, id: ClientId) {
@@ -351,12 +371,12 @@ impl World {
                 if let (Some(lsn), false) = (hold, c.out.is_empty()) {
                     // A refused write (MISCONF) reveals nothing, so it need not wait.
                     if !crate::persist::only_misconf(&c.out) {
-                        let _ = c.sender.send(Out::Hold(lsn));
+                        c.sender.send(Out::Hold(lsn));
                     }
                 }
                 c.flush();
                 if c.closing {
-                    let _ = c.sender.send(Out::Close);
+                    c.sender.send(Out::Close);
                 }
             }
         }

@@ -10,7 +10,7 @@ pub mod pubsub;
 use std::net::SocketAddr;
 
 use bytes::Bytes;
-use tokio::sync::mpsc::UnboundedSender;
+use std::rc::Rc;
 
 pub type ClientId = u64;
 
@@ -20,7 +20,7 @@ pub enum ToCore {
         id: ClientId,
         addr: SocketAddr,
         local: SocketAddr,
-        out: UnboundedSender<Out>,
+        out: Rc<net::Conn>,
     },
     /// Every command parsed from one read, in order; `error` is a protocol error that followed
     /// them (the connection is closed after its reply).

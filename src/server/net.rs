@@ -1,29 +1,239 @@
-//! Connection tasks: read bytes, parse every complete command, hand them to the keyspace thread
-//! as one message, and write back whatever it sends.
+//! Connection tasks. They run on the keyspace thread's single-threaded tokio runtime, beside the
+//! core task, as Redis's event loop does: a task reads and parses, hands the commands to the core
+//! task, and writes back what the core queued on its [`Conn`]. Every handoff is a wakeup on the
+//! same thread, never a thread switch.
 
+use std::cell::RefCell;
+use std::collections::VecDeque;
+use std::os::fd::{AsRawFd, RawFd};
+use std::rc::Rc;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
-use std::sync::mpsc::Sender;
-use std::sync::Arc;
 
-use bytes::BytesMut;
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use bytes::{Buf, Bytes, BytesMut};
+use tokio::io::AsyncWriteExt;
 use tokio::net::{TcpListener, TcpStream};
-use tokio::sync::mpsc;
+use tokio::sync::mpsc::UnboundedSender;
+use tokio::sync::{watch, Notify};
 
 use super::{Out, ToCore};
 use crate::protocol::request::{Limits, Parse, Parser};
 
 pub struct Shared {
-    pub core: Sender<ToCore>,
+    pub core: UnboundedSender<ToCore>,
     pub next_id: AtomicU64,
     pub connected: AtomicUsize,
     pub maxclients: usize,
     pub limits: Limits,
     /// The durable LSN published by the committer (None without persistence).
-    pub durable: Option<tokio::sync::watch::Receiver<u64>>,
+    pub durable: Option<watch::Receiver<u64>>,
+    /// The listening socket, for accepts during a busy script.
+    pub listener_fd: RawFd,
 }
 
-pub async fn serve(listener: TcpListener, shared: Arc<Shared>) {
+/// One connection's buffers, shared by its task and the keyspace (both on one thread). The
+/// keyspace queues replies here; while a long script holds the thread, it also reads and writes
+/// the socket itself, so other clients still get BUSY and SCRIPT KILL still arrives.
+pub struct Conn {
+    state: RefCell<ConnState>,
+    wake: Notify,
+    /// The socket, for reads and writes during a busy script (-1: no socket, as in fuzzing).
+    fd: RawFd,
+    limits: Limits,
+}
+
+struct ConnState {
+    queue: VecDeque<Out>,
+    /// Bytes taken from `queue` in order and not yet written.
+    unwritten: BytesMut,
+    input: BytesMut,
+    parser: Parser,
+    /// False after a protocol error: nothing more is read.
+    reading: bool,
+}
+
+/// What the task must wait for before it can write more.
+struct Staged {
+    writable: bool,
+    held: bool,
+    close: bool,
+}
+
+type Parsed = (Vec<Vec<Bytes>>, Option<String>);
+
+impl Conn {
+    fn new(fd: RawFd, limits: Limits) -> Conn {
+        Conn {
+            state: RefCell::new(ConnState {
+                queue: VecDeque::new(),
+                unwritten: BytesMut::new(),
+                input: BytesMut::with_capacity(16 * 1024),
+                // Redis also caps request sizes before AUTH; here the keyspace enforces
+                // authentication, and the parser applies only the general limits.
+                parser: Parser::new(true),
+                reading: true,
+            }),
+            wake: Notify::new(),
+            fd,
+            limits,
+        }
+    }
+
+    /// A connection without a socket: its output is collected with [`Conn::take_output`].
+    pub fn detached() -> Rc<Conn> {
+        Rc::new(Conn::new(-1, Limits::default()))
+    }
+
+    /// Queues output for the connection and wakes its task.
+    pub fn send(&self, out: Out) {
+        self.state.borrow_mut().queue.push_back(out);
+        self.wake.notify_one();
+    }
+
+    /// Every reply byte queued so far (fuzzing and tests without sockets).
+    pub fn take_output(&self) -> BytesMut {
+        let mut st = self.state.borrow_mut();
+        let mut all = std::mem::take(&mut st.unwritten);
+        while let Some(out) = st.queue.pop_front() {
+            if let Out::Data(d) = out {
+                all.extend_from_slice(&d);
+            }
+        }
+        all
+    }
+
+    /// Moves queued output into `unwritten`, up to a hold that is not yet durable or a close.
+    fn stage(&self, durable: u64) -> Staged {
+        let mut st = self.state.borrow_mut();
+        let mut staged = Staged {
+            writable: false,
+            held: false,
+            close: false,
+        };
+        while let Some(front) = st.queue.front() {
+            match front {
+                Out::Data(_) => {
+                    if let Some(Out::Data(d)) = st.queue.pop_front() {
+                        st.unwritten.extend_from_slice(&d);
+                    }
+                }
+                Out::Hold(lsn) if *lsn <= durable => {
+                    st.queue.pop_front();
+                }
+                Out::Hold(_) => {
+                    staged.held = true;
+                    break;
+                }
+                Out::Close => {
+                    staged.close = true;
+                    break;
+                }
+            }
+        }
+        staged.writable = !st.unwritten.is_empty();
+        staged
+    }
+
+    /// Writes staged bytes until the socket would block; false once the socket failed.
+    fn write_ready(&self, stream: &TcpStream) -> bool {
+        let mut st = self.state.borrow_mut();
+        while !st.unwritten.is_empty() {
+            match stream.try_write(&st.unwritten) {
+                Ok(n) => st.unwritten.advance(n),
+                Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => return true,
+                Err(_) => return false,
+            }
+        }
+        true
+    }
+
+    /// Reads what the socket holds and parses every complete command. None: the peer closed or
+    /// the read failed.
+    fn read_ready(&self, stream: &TcpStream) -> Option<Parsed> {
+        let mut st = self.state.borrow_mut();
+        if st.input.capacity() - st.input.len() < 4096 {
+            st.input.reserve(16 * 1024);
+        }
+        match stream.try_read_buf(&mut st.input) {
+            Ok(0) => None,
+            Ok(_) => Some(st.parse_all(&self.limits)),
+            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => Some((Vec::new(), None)),
+            Err(_) => None,
+        }
+    }
+
+    /// During a busy script: reads and parses whatever has arrived, without waiting.
+    pub fn read_now(&self) -> Option<Parsed> {
+        if self.fd < 0 || !self.state.borrow().reading {
+            return None;
+        }
+        let mut st = self.state.borrow_mut();
+        st.input.reserve(16 * 1024);
+        let spare = st.input.spare_capacity_mut();
+        // SAFETY: recv writes at most `spare.len()` bytes into memory the buffer owns.
+        let n = unsafe {
+            libc::recv(
+                self.fd,
+                spare.as_mut_ptr().cast(),
+                spare.len(),
+                libc::MSG_DONTWAIT,
+            )
+        };
+        if n <= 0 {
+            return None;
+        }
+        let filled = st.input.len() + n as usize;
+        // SAFETY: recv initialised the first `n` spare bytes.
+        unsafe { st.input.set_len(filled) };
+        let parsed = st.parse_all(&self.limits);
+        (!parsed.0.is_empty() || parsed.1.is_some()).then_some(parsed)
+    }
+
+    /// During a busy script: writes queued replies as far as the socket takes them now.
+    pub fn write_now(&self, durable: u64) {
+        if self.fd < 0 {
+            return;
+        }
+        self.stage(durable);
+        let mut st = self.state.borrow_mut();
+        while !st.unwritten.is_empty() {
+            // SAFETY: send reads `len` initialised bytes from the buffer.
+            let n = unsafe {
+                libc::send(
+                    self.fd,
+                    st.unwritten.as_ptr().cast(),
+                    st.unwritten.len(),
+                    libc::MSG_DONTWAIT | libc::MSG_NOSIGNAL,
+                )
+            };
+            if n <= 0 {
+                return;
+            }
+            st.unwritten.advance(n as usize);
+        }
+    }
+}
+
+impl ConnState {
+    fn parse_all(&mut self, limits: &Limits) -> Parsed {
+        let mut cmds = Vec::new();
+        loop {
+            match self.parser.parse(&mut self.input, limits) {
+                Parse::Command(args) => {
+                    if !args.is_empty() {
+                        cmds.push(args);
+                    }
+                }
+                Parse::Incomplete => return (cmds, None),
+                Parse::Error(e) => {
+                    self.reading = false;
+                    return (cmds, Some(e));
+                }
+            }
+        }
+    }
+}
+
+pub async fn serve(listener: TcpListener, shared: Rc<Shared>) {
     loop {
         let (stream, addr) = match listener.accept().await {
             Ok(x) => x,
@@ -33,140 +243,119 @@ pub async fn serve(listener: TcpListener, shared: Arc<Shared>) {
                 continue;
             }
         };
-        let shared = shared.clone();
-        tokio::spawn(async move {
-            let _ = stream.set_nodelay(true);
-            if shared.connected.fetch_add(1, Ordering::SeqCst) >= shared.maxclients {
-                let mut s = stream;
-                let _ = s.write_all(b"-ERR max number of clients reached\r\n").await;
-            } else {
-                connection(stream, addr, &shared).await;
-            }
-            shared.connected.fetch_sub(1, Ordering::SeqCst);
-        });
+        if let Some(connected) = start(stream, addr, &shared) {
+            let _ = shared.core.send(connected);
+        }
     }
 }
 
-async fn connection(mut stream: TcpStream, addr: std::net::SocketAddr, shared: &Shared) {
+/// During a busy script: accepts waiting connections, so they too get BUSY (as in Redis). The
+/// messages returned register them with the keyspace right away.
+pub fn accept_now(shared: &Rc<Shared>) -> Vec<ToCore> {
+    let mut connected = Vec::new();
+    loop {
+        // SAFETY: accept4 on the listening socket; a returned fd is owned by the stream below.
+        let fd = unsafe {
+            libc::accept4(
+                shared.listener_fd,
+                std::ptr::null_mut(),
+                std::ptr::null_mut(),
+                libc::SOCK_NONBLOCK | libc::SOCK_CLOEXEC,
+            )
+        };
+        if fd < 0 {
+            return connected;
+        }
+        // SAFETY: `fd` is a fresh connected socket nobody else owns.
+        let std_stream =
+            unsafe { <std::net::TcpStream as std::os::fd::FromRawFd>::from_raw_fd(fd) };
+        let Ok(stream) = TcpStream::from_std(std_stream) else {
+            continue;
+        };
+        let Ok(addr) = stream.peer_addr() else {
+            continue;
+        };
+        connected.extend(start(stream, addr, shared));
+    }
+}
+
+/// Spawns the task of a new connection and returns the message that registers it with the
+/// keyspace (None when maxclients is reached: the task only says so and closes).
+fn start(stream: TcpStream, addr: std::net::SocketAddr, shared: &Rc<Shared>) -> Option<ToCore> {
+    let _ = stream.set_nodelay(true);
+    let shared = shared.clone();
+    if shared.connected.fetch_add(1, Ordering::SeqCst) >= shared.maxclients {
+        tokio::task::spawn_local(async move {
+            let mut s = stream;
+            let _ = s.write_all(b"-ERR max number of clients reached\r\n").await;
+            shared.connected.fetch_sub(1, Ordering::SeqCst);
+        });
+        return None;
+    }
     let id = shared.next_id.fetch_add(1, Ordering::SeqCst);
     let local = stream.local_addr().unwrap_or(addr);
-    let (out_tx, mut out_rx) = mpsc::unbounded_channel();
-    if shared
-        .core
-        .send(ToCore::Connected {
-            id,
-            addr,
-            local,
-            out: out_tx,
-        })
-        .is_err()
-    {
-        return;
-    }
-    // Redis also caps request sizes before AUTH; here the keyspace thread enforces
-    // authentication, and the parser applies only the general limits.
-    let mut parser = Parser::new(true);
-    let mut buf = BytesMut::with_capacity(16 * 1024);
-    let mut reading = true;
+    let conn = Rc::new(Conn::new(stream.as_raw_fd(), shared.limits));
+    let connected = ToCore::Connected {
+        id,
+        addr,
+        local,
+        out: conn.clone(),
+    };
+    tokio::task::spawn_local(async move {
+        connection(stream, id, conn, &shared).await;
+        shared.connected.fetch_sub(1, Ordering::SeqCst);
+    });
+    Some(connected)
+}
+
+async fn connection(stream: TcpStream, id: u64, conn: Rc<Conn>, shared: &Shared) {
     let mut durable = shared.durable.clone();
     loop {
+        let staged = conn.stage(durable_now(&mut durable));
+        if staged.writable && !conn.write_ready(&stream) {
+            break;
+        }
+        let pending = !conn.state.borrow().unwritten.is_empty();
+        if staged.close && !pending {
+            break;
+        }
+        let reading = conn.state.borrow().reading;
         tokio::select! {
-            read = stream.read_buf(&mut buf), if reading => {
-                match read {
-                    Ok(0) | Err(_) => break,
-                    Ok(_) => {
-                        let (cmds, error) = parse_all(&mut parser, &mut buf, &shared.limits);
-                        if error.is_some() {
-                            reading = false;
-                        }
-                        if !cmds.is_empty() || error.is_some() {
-                            let _ = shared.core.send(ToCore::Commands { id, cmds, error });
-                        }
-                        if buf.capacity() - buf.len() < 4096 {
-                            buf.reserve(16 * 1024);
-                        }
-                    }
+            ready = stream.readable(), if reading => {
+                if ready.is_err() {
+                    break;
+                }
+                let Some((cmds, error)) = conn.read_ready(&stream) else {
+                    break;
+                };
+                if !cmds.is_empty() || error.is_some() {
+                    let _ = shared.core.send(ToCore::Commands { id, cmds, error });
                 }
             }
-            out = out_rx.recv() => {
-                match out {
-                    Some(Out::Data(data)) => {
-                        if !write_coalesced(&mut stream, data, &mut out_rx, &mut durable).await {
-                            break;
-                        }
-                    }
-                    Some(Out::Hold(lsn)) => wait_durable(&mut durable, lsn).await,
-                    Some(Out::Close) | None => {
-                        let _ = stream.flush().await;
-                        break;
-                    }
+            ready = stream.writable(), if pending => {
+                if ready.is_err() {
+                    break;
                 }
             }
+            _ = conn.wake.notified() => {}
+            _ = durable_changed(&mut durable), if staged.held => {}
         }
     }
     let _ = shared.core.send(ToCore::Closed { id });
 }
 
-/// Waits until the committer has made `lsn` durable.
-async fn wait_durable(durable: &mut Option<tokio::sync::watch::Receiver<u64>>, lsn: u64) {
+/// The durable LSN now (everything is durable without persistence).
+fn durable_now(durable: &mut Option<watch::Receiver<u64>>) -> u64 {
+    durable
+        .as_mut()
+        .map_or(u64::MAX, |rx| *rx.borrow_and_update())
+}
+
+async fn durable_changed(durable: &mut Option<watch::Receiver<u64>>) {
     if let Some(rx) = durable {
-        let _ = rx.wait_for(|d| *d >= lsn).await;
-    }
-}
-
-/// Writes one chunk plus any chunks already queued behind it, in one syscall where possible.
-async fn write_coalesced(
-    stream: &mut TcpStream,
-    first: bytes::Bytes,
-    rx: &mut mpsc::UnboundedReceiver<Out>,
-    durable: &mut Option<tokio::sync::watch::Receiver<u64>>,
-) -> bool {
-    let mut more = Vec::new();
-    let mut close = false;
-    let mut hold = None;
-    while let Ok(next) = rx.try_recv() {
-        match next {
-            Out::Data(d) => more.push(d),
-            Out::Hold(lsn) => {
-                hold = Some(lsn);
-                break;
-            }
-            Out::Close => {
-                close = true;
-                break;
-            }
-        }
-    }
-    let ok = if more.is_empty() {
-        stream.write_all(&first).await.is_ok()
-    } else {
-        let mut all =
-            BytesMut::with_capacity(first.len() + more.iter().map(|d| d.len()).sum::<usize>());
-        all.extend_from_slice(&first);
-        more.iter().for_each(|d| all.extend_from_slice(d));
-        stream.write_all(&all).await.is_ok()
-    };
-    if let Some(lsn) = hold {
-        wait_durable(durable, lsn).await;
-    }
-    ok && !close
-}
-
-fn parse_all(
-    parser: &mut Parser,
-    buf: &mut BytesMut,
-    limits: &Limits,
-) -> (Vec<Vec<bytes::Bytes>>, Option<String>) {
-    let mut cmds = Vec::new();
-    loop {
-        match parser.parse(buf, limits) {
-            Parse::Command(args) => {
-                if !args.is_empty() {
-                    cmds.push(args);
-                }
-            }
-            Parse::Incomplete => return (cmds, None),
-            Parse::Error(e) => return (cmds, Some(e)),
+        if rx.changed().await.is_err() {
+            // The committer stopped after its final sync: nothing is held any more.
+            *durable = None;
         }
     }
 }
