@@ -114,7 +114,7 @@ fn write<'a>(ctx: &'a mut Ctx, key: &Bytes) -> R<&'a mut Hash> {
     ctx.db().get_hash_mut(key)?;
     match ctx
         .db()
-        .get_or_insert_with(key, || Value::Hash(Hash::new()))
+        .get_or_insert_with(key, || Value::Hash(Box::new(Hash::new())))
     {
         Value::Hash(h) => Ok(h),
         _ => unreachable!("type checked above"),

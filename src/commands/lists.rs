@@ -164,7 +164,7 @@ pub(crate) fn push_values(
         if only_existing {
             return Ok(None);
         }
-        db.set(key.clone(), Value::List(crate::db::List::new()));
+        db.set(key.clone(), Value::List(Box::new(crate::db::List::new())));
     }
     let list = db.get_list_mut(key)?.expect("list exists");
     for v in values {

@@ -161,7 +161,7 @@ fn sadd(ctx: &mut Ctx, argv: &[Bytes]) -> Reply {
         let key = &argv[1];
         let db = ctx.db();
         if db.get_set(key)?.is_none() {
-            db.set(key.clone(), Value::Set(crate::db::Set::new()));
+            db.set(key.clone(), Value::Set(Box::new(crate::db::Set::new())));
         }
         let set = db.get_set_mut(key)?.expect("set");
         let added = argv[2..]
@@ -353,7 +353,7 @@ fn smove(ctx: &mut Ctx, argv: &[Bytes]) -> Reply {
         ctx.modified(src);
         let db = ctx.db();
         if db.get_set(dst)?.is_none() {
-            db.set(dst.clone(), Value::Set(crate::db::Set::new()));
+            db.set(dst.clone(), Value::Set(Box::new(crate::db::Set::new())));
         }
         db.get_set_mut(dst)?.expect("dest").insert(member.clone());
         ctx.modified(dst);
@@ -379,7 +379,7 @@ fn combine(ctx: &mut Ctx, keys: &[Bytes], op: Op, limit: usize) -> R<Vec<Bytes>>
         .iter()
         .map(|k| {
             db.peek(k).and_then(|e| match &e.value {
-                Value::Set(s) => Some(&**s),
+                Value::Set(s) => Some(&***s),
                 _ => None,
             })
         })
@@ -440,7 +440,7 @@ fn set_op_store(ctx: &mut Ctx, argv: &[Bytes], op: Op) -> Reply {
             }
         } else {
             ctx.db()
-                .set(dst.clone(), Value::Set(out.into_iter().collect()));
+                .set(dst.clone(), Value::Set(Box::new(out.into_iter().collect())));
             ctx.modified(dst);
         }
         Ok(Reply::Int(n as i64))

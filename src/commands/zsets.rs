@@ -333,7 +333,7 @@ fn zadd_generic(ctx: &mut Ctx, argv: &[Bytes], mut incr: bool) -> R<Reply> {
     }
     let Value::ZSet(z) = ctx
         .db()
-        .get_or_insert_with(key, || Value::ZSet(ZSet::default()))
+        .get_or_insert_with(key, || Value::ZSet(Box::default()))
     else {
         unreachable!("type checked above")
     };

@@ -242,7 +242,7 @@ pub fn zrevrangebylex(ctx: &mut Ctx, argv: &[Bytes]) -> Reply {
 pub fn store_result(ctx: &mut Ctx, dst: &Bytes, result: ZSet) -> Reply {
     let n = result.len();
     if n > 0 {
-        ctx.db().set(dst.clone(), Value::ZSet(result));
+        ctx.db().set(dst.clone(), Value::ZSet(Box::new(result)));
         ctx.modified(dst);
         ctx.signal_ready(dst);
     } else if ctx.db().remove_live(dst) {

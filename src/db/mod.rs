@@ -20,11 +20,13 @@ pub const WRONGTYPE: &str = "WRONGTYPE Operation against a key holding the wrong
 #[derive(Debug, Clone)]
 pub enum Value {
     Str(Bytes),
-    List(List),
+    // Collections are boxed so an entry stays small (the key table is probed on every
+    // command, and most job-system keys are strings or a few big collections).
+    List(Box<List>),
     /// Insertion-ordered, so small hashes list fields in the order Redis's listpack does.
-    Hash(Hash),
-    Set(Set),
-    ZSet(ZSet),
+    Hash(Box<Hash>),
+    Set(Box<Set>),
+    ZSet(Box<ZSet>),
     Stream(Box<Stream>),
 }
 
@@ -245,18 +247,21 @@ impl Db {
     }
 
     pub fn insert_entry(&mut self, key: Bytes, entry: Entry) {
-        if let Some(old) = self.map.get(&key[..]) {
-            if let Some(t) = old.expire_at {
-                self.expiries.remove(&(t, key.clone()));
+        let expire_at = entry.expire_at;
+        match self.map.insert(key.clone(), entry) {
+            Some(old) => {
+                if let Some(t) = old.expire_at {
+                    self.expiries.remove(&(t, key.clone()));
+                }
+                self.dead.push(Dead::of(key.clone(), &old));
             }
-            self.dead.push(Dead::of(key.clone(), old));
-        } else {
-            self.order.insert((scan::key_hash(&key), key.clone()));
+            None => {
+                self.order.insert((scan::key_hash(&key), key.clone()));
+            }
         }
-        if let Some(t) = entry.expire_at {
-            self.expiries.insert((t, key.clone()));
+        if let Some(t) = expire_at {
+            self.expiries.insert((t, key));
         }
-        self.map.insert(key, entry);
     }
 
     /// The value at `key`, created with `make` if absent; `Err(WRONGTYPE)` if `check` rejects it.

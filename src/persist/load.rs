@@ -237,10 +237,10 @@ pub fn load(store: &dyn Store, ks: &mut Keyspace, now: i64) -> Result<Loaded, St
                 if b.list.is_empty() {
                     continue;
                 }
-                Value::List(List::loaded(b.list, b.first.unwrap_or(b.meta.a)))
+                Value::List(Box::new(List::loaded(b.list, b.first.unwrap_or(b.meta.a))))
             }
-            T_HASH => Value::Hash(Hash::loaded(b.hash, b.meta.a as u64)),
-            T_SET => Value::Set(Set::from(b.set)),
+            T_HASH => Value::Hash(Box::new(Hash::loaded(b.hash, b.meta.a as u64))),
+            T_SET => Value::Set(Box::new(Set::from(b.set))),
             T_STREAM => match stream_records::rebuild(b.stream, &b.meta.inline) {
                 Some(s) => Value::Stream(Box::new(s)),
                 None => {
@@ -253,7 +253,7 @@ pub fn load(store: &dyn Store, ks: &mut Keyspace, now: i64) -> Result<Loaded, St
             _ => {
                 let mut z = b.zset;
                 z.dirty.clear();
-                Value::ZSet(z)
+                Value::ZSet(Box::new(z))
             }
         };
         if value.is_empty() {
