@@ -15,6 +15,10 @@ pub fn fmt_g(x: f64, prec: usize) -> String {
             "0".into()
         };
     }
+    if prec == 17 && x.fract() == 0.0 && x.abs() < 1e17 {
+        // Integral and at most 17 digits: %.17g prints it as a plain integer.
+        return (x as i64).to_string();
+    }
     let sci = format!("{:.*e}", prec - 1, x);
     let (mantissa, exp) = sci.split_once('e').expect("exponent");
     let exp: i32 = exp.parse().expect("exponent digits");

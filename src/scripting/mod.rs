@@ -91,6 +91,7 @@ pub struct Engine {
     env: Table,
     runner: Function,
     globals: Table,
+    runs_since_gc: u32,
 }
 
 /// Lowercase hex SHA1 of a script body.
@@ -134,6 +135,7 @@ impl Engine {
             env,
             runner,
             globals,
+            runs_since_gc: 0,
         }
     }
 
@@ -214,10 +216,7 @@ impl Engine {
             return Reply::err("ERR Can not execute a script with write flag using *_ro command.");
         }
         let func = script.func.clone();
-        if let Err(e) = self
-            .set_array("KEYS", keys)
-            .and(self.set_array("ARGV", args))
-        {
+        if let Err(e) = self.set_key_arrays(keys, args) {
             return Reply::err(format!("ERR Error running script {sha}, {e}"));
         }
         self.shared.resp3.set(false);
@@ -255,16 +254,34 @@ impl Engine {
         };
         let _ = self.globals.raw_set("KEYS", Value::Nil);
         let _ = self.globals.raw_set("ARGV", Value::Nil);
-        let _ = self.lua.gc_step();
+        // As Redis: a GC step every 50 scripts keeps Lua's memory in check without a full
+        // cycle's latency.
+        self.runs_since_gc += 1;
+        if self.runs_since_gc >= 50 {
+            self.runs_since_gc = 0;
+            let _ = self.lua.gc_step_kbytes(50);
+        }
         reply
     }
 
-    fn set_array(&self, name: &str, items: &[Bytes]) -> mlua::Result<()> {
-        let t = self.lua.create_table_with_capacity(items.len(), 0)?;
-        for (i, item) in items.iter().enumerate() {
-            t.raw_set(i + 1, self.lua.create_string(item)?)?;
+    /// Sets the KEYS and ARGV globals in one protected call (mlua would protect each string
+    /// and each table slot on its own, which costs more than the script itself).
+    fn set_key_arrays(&self, keys: &[Bytes], args: &[Bytes]) -> mlua::Result<()> {
+        // SAFETY: only Lua API calls on the stack exec_raw gives us; an out-of-memory error
+        // unwinds through no Rust value that needs dropping.
+        unsafe {
+            self.lua.exec_raw::<()>(self.globals.clone(), |state| {
+                for (name, items) in [(c"KEYS", keys), (c"ARGV", args)] {
+                    mlua::ffi::lua_pushstring(state, name.as_ptr());
+                    mlua::ffi::lua_createtable(state, items.len() as i32, 0);
+                    for (i, item) in items.iter().enumerate() {
+                        mlua::ffi::lua_pushlstring(state, item.as_ptr().cast(), item.len());
+                        mlua::ffi::lua_rawseti(state, -2, i as i64 + 1);
+                    }
+                    mlua::ffi::lua_rawset(state, 1);
+                }
+            })
         }
-        self.globals.raw_set(name, t)
     }
 
     /// Memory used by the Lua state (INFO used_memory_lua).
