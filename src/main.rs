@@ -20,8 +20,15 @@ fn main() {
             std::process::exit(1);
         }
     };
-    init_logging(config.get("loglevel"));
-    let addr = format!("{}:{}", config.get("bind"), config.get("port"));
+    if args.healthcheck {
+        std::process::exit(healthcheck(&config));
+    }
+    if let Err(e) = init_logging(config.get("loglevel"), config.get("logfile")) {
+        eprintln!("berth: {e}");
+        std::process::exit(1);
+    }
+    let port = config.get_i64("port") as u16;
+    let binds = bind_addresses(config.get("bind"));
     let limits = Limits {
         max_bulk_len: config.get_i64("proto-max-bulk-len"),
         ..Limits::default()
@@ -72,17 +79,33 @@ fn main() {
         .build()
         .expect("tokio runtime");
     runtime.block_on(async move {
-        let listener = match tokio::net::TcpListener::bind(&addr).await {
-            Ok(l) => l,
-            Err(e) => {
-                tracing::error!("cannot listen on {addr}: {e}");
-                std::process::exit(1);
+        // Every `bind` address; one marked `-` may be missing (Redis 7.0's `bind * -::*`).
+        let mut listeners = Vec::new();
+        for (host, optional) in &binds {
+            let addr = if host.contains(':') {
+                format!("[{host}]:{port}")
+            } else {
+                format!("{host}:{port}")
+            };
+            match listen(&addr).await {
+                Ok(l) => {
+                    tracing::info!(
+                        "berth {} ready to accept connections on {addr}",
+                        env!("CARGO_PKG_VERSION")
+                    );
+                    listeners.push(l);
+                }
+                Err(e) if *optional => tracing::warn!("not listening on {addr}: {e}"),
+                Err(e) => {
+                    tracing::error!("cannot listen on {addr}: {e}");
+                    std::process::exit(1);
+                }
             }
-        };
-        tracing::info!(
-            "berth {} ready to accept connections on {addr}",
-            env!("CARGO_PKG_VERSION")
-        );
+        }
+        if listeners.is_empty() {
+            tracing::error!("no address to listen on");
+            std::process::exit(1);
+        }
         let shared = Arc::new(Shared {
             core: core_tx.clone(),
             next_id: AtomicU64::new(1),
@@ -91,7 +114,9 @@ fn main() {
             limits,
             durable,
         });
-        tokio::spawn(serve(listener, shared));
+        for listener in listeners {
+            tokio::spawn(serve(listener, shared.clone()));
+        }
         tokio::select! {
             _ = wait_for_signal() => {
                 tracing::info!("received signal, shutting down");
@@ -116,19 +141,150 @@ async fn wait_for_signal() {
     }
 }
 
-fn init_logging(level: &str) {
-    let filter = match level {
+/// Listens on one address. IPv6 sockets are IPv6-only (as Redis makes them), so `::` and
+/// `0.0.0.0` can both be bound on one port.
+async fn listen(addr: &str) -> std::io::Result<tokio::net::TcpListener> {
+    use std::os::fd::AsRawFd;
+    let mut resolved = tokio::net::lookup_host(addr).await?;
+    let sa = resolved
+        .next()
+        .ok_or_else(|| std::io::Error::other("no address"))?;
+    let socket = if sa.is_ipv6() {
+        let s = tokio::net::TcpSocket::new_v6()?;
+        let one: libc::c_int = 1;
+        // SAFETY: a valid socket descriptor and a c_int option value of the right size.
+        let rc = unsafe {
+            libc::setsockopt(
+                s.as_raw_fd(),
+                libc::IPPROTO_IPV6,
+                libc::IPV6_V6ONLY,
+                &one as *const libc::c_int as *const libc::c_void,
+                std::mem::size_of::<libc::c_int>() as libc::socklen_t,
+            )
+        };
+        if rc != 0 {
+            return Err(std::io::Error::last_os_error());
+        }
+        s
+    } else {
+        tokio::net::TcpSocket::new_v4()?
+    };
+    socket.set_reuseaddr(true)?;
+    socket.bind(sa)?;
+    socket.listen(511)
+}
+
+/// `bind`'s addresses as Redis reads them: `*` is every IPv4 address, `::*` every IPv6 one,
+/// and a leading `-` marks an address that may be unavailable.
+fn bind_addresses(bind: &str) -> Vec<(String, bool)> {
+    bind.split_whitespace()
+        .map(|a| {
+            let (a, optional) = match a.strip_prefix('-') {
+                Some(rest) => (rest, true),
+                None => (a, false),
+            };
+            let host = match a {
+                "*" => "0.0.0.0",
+                "::*" => "::",
+                other => other,
+            };
+            (host.to_string(), optional)
+        })
+        .collect()
+}
+
+/// `--healthcheck`: PING the server the configuration describes, over its first bind address
+/// (a wildcard address means loopback). Healthy: `+PONG`, or `-NOAUTH` (it answers, but wants a
+/// password) or `-DENIED`... which loopback never gets.
+fn healthcheck(config: &Config) -> i32 {
+    use std::io::{Read, Write};
+    use std::net::ToSocketAddrs;
+    let port = config.get_i64("port") as u16;
+    let host = match bind_addresses(config.get("bind")).first() {
+        Some((h, _)) if h == "0.0.0.0" => "127.0.0.1".to_string(),
+        Some((h, _)) if h == "::" => "::1".to_string(),
+        Some((h, _)) => h.clone(),
+        None => "127.0.0.1".to_string(),
+    };
+    let timeout = std::time::Duration::from_secs(3);
+    let result = (|| -> std::io::Result<String> {
+        let addr = (host.as_str(), port)
+            .to_socket_addrs()?
+            .next()
+            .ok_or_else(|| std::io::Error::other("no address"))?;
+        let mut s = std::net::TcpStream::connect_timeout(&addr, timeout)?;
+        s.set_read_timeout(Some(timeout))?;
+        s.write_all(b"*1\r\n$4\r\nPING\r\n")?;
+        let mut buf = [0u8; 256];
+        let mut got = Vec::new();
+        while !got.ends_with(b"\r\n") {
+            let n = s.read(&mut buf)?;
+            if n == 0 {
+                break;
+            }
+            got.extend_from_slice(&buf[..n]);
+        }
+        Ok(String::from_utf8_lossy(&got).trim_end().to_string())
+    })();
+    match result {
+        Ok(line) if line == "+PONG" || line.starts_with("-NOAUTH") => {
+            println!("{line}");
+            0
+        }
+        Ok(line) => {
+            println!("unhealthy: {host}:{port} answered {line:?}");
+            1
+        }
+        Err(e) => {
+            println!("unhealthy: {host}:{port}: {e}");
+            1
+        }
+    }
+}
+
+/// Logs go to stderr, or appended to `logfile` when it is set (as Redis's `logfile`). The level
+/// follows `loglevel`, also when CONFIG SET changes it (unless `BERTH_LOG` sets a filter).
+fn init_logging(level: &str, logfile: &str) -> Result<(), String> {
+    use tracing_subscriber::prelude::*;
+    use tracing_subscriber::{fmt, reload, EnvFilter};
+    let from_env = EnvFilter::try_from_env("BERTH_LOG").ok();
+    let fixed = from_env.is_some();
+    let filter = from_env.unwrap_or_else(|| EnvFilter::new(log_filter(level)));
+    let (filter, handle) = reload::Layer::new(filter);
+    let registry = tracing_subscriber::registry().with(filter);
+    if logfile.is_empty() {
+        registry
+            .with(fmt::layer().with_writer(std::io::stderr))
+            .init();
+    } else {
+        let file = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(logfile)
+            .map_err(|e| format!("Can't open the log file: {e}"))?;
+        registry
+            .with(
+                fmt::layer()
+                    .with_ansi(false)
+                    .with_writer(std::sync::Mutex::new(file)),
+            )
+            .init();
+    }
+    if !fixed {
+        berth::config::set_loglevel_hook(Box::new(move |level| {
+            let _ = handle.reload(EnvFilter::new(log_filter(level)));
+        }));
+    }
+    Ok(())
+}
+
+fn log_filter(level: &str) -> String {
+    let level = match level {
         "debug" => "debug",
         "verbose" => "info",
         "warning" => "warn",
         "nothing" => "off",
         _ => "info",
     };
-    let env = tracing_subscriber::EnvFilter::try_from_env("BERTH_LOG").unwrap_or_else(|_| {
-        tracing_subscriber::EnvFilter::new(format!("{filter},fjall=warn,lsm_tree=warn,sled=warn"))
-    });
-    tracing_subscriber::fmt()
-        .with_env_filter(env)
-        .with_writer(std::io::stderr)
-        .init();
+    format!("{level},fjall=warn,lsm_tree=warn,sled=warn")
 }
