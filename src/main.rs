@@ -254,7 +254,11 @@ fn init_logging(level: &str, logfile: &str) -> Result<(), String> {
     let registry = tracing_subscriber::registry().with(filter);
     if logfile.is_empty() {
         registry
-            .with(fmt::layer().with_writer(std::io::stderr))
+            .with(
+                fmt::layer()
+                    .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+                    .with_writer(std::io::stderr),
+            )
             .init();
     } else {
         let file = std::fs::OpenOptions::new()
