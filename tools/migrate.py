@@ -91,8 +91,9 @@ def copy_key(src, dst, key, replace, problems):
             p.execute_command("RPUSH", key, *chunk)
             start += len(chunk)
     elif kind == b"hash":
-        # HSCAN returns a small hash whole, in its order; HSET keeps that order in Berth.
-        flat = list(scan(src, "HSCAN", key))
+        # HGETALL gives the fields in the hash's own order (a small hash's insertion order),
+        # which HSET then keeps in Berth.
+        flat = cmd(src, "HGETALL", key)
         for i in range(0, len(flat), 2 * CHUNK):
             p.execute_command("HSET", key, *flat[i:i + 2 * CHUNK])
     elif kind == b"set":

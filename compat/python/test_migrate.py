@@ -200,6 +200,23 @@ class MigrateTest(unittest.TestCase):
         self.assertIn("copied 1 keys", out.stdout)
         self.assertIn("verify: every key matches", out.stdout)
 
+    def test_berth_to_berth_changes_engine(self):
+        """The path for an upgrade that changes the store format, or a switch of storage
+        engine: copy from the old Berth into a new one."""
+        sled = Berth("--storage-engine", "sled")
+        try:
+            now = time.time()
+            sidekiq_like(self.dst, now)
+            streams_and_edges(self.dst, now)
+            copied, problems = migrate.migrate(self.berth.url, sled.url, log=lambda *_: None)
+            self.assertEqual(problems, [])
+            self.assertGreater(copied, 20)
+            self.assertEqual(migrate.verify(self.berth.url, sled.url, [0, 3]), [])
+            sled.restart()
+            self.assertEqual(migrate.verify(self.berth.url, sled.url, [0, 3]), [])
+        finally:
+            sled.close()
+
     @unittest.skipUnless(shutil.which("node") and os.path.isdir(os.path.join(NODE_MODULES, "bullmq")),
                          "BullMQ is not installed (compat/run.sh bullmq installs it)")
     def test_real_bullmq_queue_moves_and_finishes_on_berth(self):
