@@ -287,6 +287,16 @@ def run_checks(tmp, entry, cmd, health_argv, workdir, image_files):
     finally:
         stop(p, "second run")
 
+    # Backup while stopped: a copy of the data directory starts with every key.
+    backup = os.path.join(tmp, "backup")
+    shutil.copytree(data, backup)
+    p = start(argv, {"BERTH_DIR": backup})
+    try:
+        ok(command(port, "CONFIG", "GET", "dir") == ["dir", backup], "a copy of the stopped data directory...")
+        ok(command(port, "LRANGE", "queue:default", "0", "-1") == ["a", "b"], "...starts with the data")
+    finally:
+        stop(p, "the copy")
+
     # A mounted config file replaces the sample.
     with open(host("/etc/berth/berth.conf"), "w") as f:
         f.write("bind 127.0.0.1\nport %d\ndir %s\nmaxclients 33\n" % (port, data))
