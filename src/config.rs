@@ -466,7 +466,7 @@ fn rewrite_lines(name: &str, value: &str, kind: Kind) -> Vec<String> {
             let v: u64 = value.parse().unwrap_or(0);
             let shown = [("gb", 1u64 << 30), ("mb", 1 << 20), ("kb", 1 << 10)]
                 .iter()
-                .find(|(_, m)| v != 0 && v % m == 0)
+                .find(|(_, m)| v != 0 && v.is_multiple_of(*m))
                 .map(|(u, m)| format!("{}{u}", v / m))
                 .unwrap_or_else(|| v.to_string());
             vec![format!("{name} {shown}")]

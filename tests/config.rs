@@ -174,17 +174,28 @@ fn file_then_flags_then_config_get() {
     );
     let mut c = Conn::to(s.port);
     assert!(c.cmd(&["PING"]).starts_with("-NOAUTH"));
-    assert_eq!(c.cmd(&["AUTH", "wrong"]).split(' ').next(), Some("-WRONGPASS"));
+    assert_eq!(
+        c.cmd(&["AUTH", "wrong"]).split(' ').next(),
+        Some("-WRONGPASS")
+    );
     assert_eq!(c.cmd(&["AUTH", "pw one"]), "+OK");
     let get = |c: &mut Conn, name: &str| c.cmd(&["CONFIG", "GET", name]);
     assert_eq!(get(&mut c, "port"), format!("port\n{port}"));
     assert_eq!(get(&mut c, "maxclients"), "maxclients\n60");
     assert_eq!(get(&mut c, "appendfsync"), "appendfsync\neverysec");
-    assert_eq!(get(&mut c, "busy-reply-threshold"), "busy-reply-threshold\n700");
+    assert_eq!(
+        get(&mut c, "busy-reply-threshold"),
+        "busy-reply-threshold\n700"
+    );
     assert_eq!(get(&mut c, "databases"), "databases\n4");
     assert_eq!(get(&mut c, "loglevel"), "loglevel\nwarning");
-    assert!(c.cmd(&["SELECT", "4"]).starts_with("-ERR DB index is out of range"));
-    assert!(tmp.path("data").join("fjall").is_dir(), "data is in the file's dir");
+    assert!(c
+        .cmd(&["SELECT", "4"])
+        .starts_with("-ERR DB index is out of range"));
+    assert!(
+        tmp.path("data").join("fjall").is_dir(),
+        "data is in the file's dir"
+    );
 }
 
 #[test]
@@ -203,7 +214,10 @@ fn bad_directive_reports_file_and_line() {
     let out = berth().arg(&conf).output().unwrap();
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(!out.status.success());
-    assert!(err.contains(":2:") && err.contains("must be one of"), "{err}");
+    assert!(
+        err.contains(":2:") && err.contains("must be one of"),
+        "{err}"
+    );
 }
 
 #[test]
@@ -269,7 +283,12 @@ fn rewrite_keeps_comments_and_places_values() {
     let port2 = free_port();
     let data2 = tmp.path("data2");
     let s2 = start(
-        &["--port", &port2.to_string(), "--dir", data2.to_str().unwrap()],
+        &[
+            "--port",
+            &port2.to_string(),
+            "--dir",
+            data2.to_str().unwrap(),
+        ],
         port2,
     );
     assert_eq!(
@@ -335,11 +354,17 @@ fn logfile_receives_the_log() {
     );
     let s = start(&[conf.to_str().unwrap()], port);
     let mut c = Conn::to(s.port);
-    assert_eq!(c.cmd(&["CONFIG", "GET", "logfile"]), format!("logfile\n{}", log.display()));
+    assert_eq!(
+        c.cmd(&["CONFIG", "GET", "logfile"]),
+        format!("logfile\n{}", log.display())
+    );
     assert_eq!(c.cmd(&["CONFIG", "REWRITE"]), "+OK");
     let text = std::fs::read_to_string(&log).unwrap();
     assert!(text.contains("ready to accept connections"), "{text}");
-    assert!(text.contains("CONFIG REWRITE executed with success"), "{text}");
+    assert!(
+        text.contains("CONFIG REWRITE executed with success"),
+        "{text}"
+    );
     assert!(!text.contains('\x1b'), "no colour codes in a file");
     let out = berth()
         .args([
