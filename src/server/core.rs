@@ -229,6 +229,8 @@ impl World {
             } => {
                 let auth = self.config.get("requirepass").is_empty();
                 if auth && self.protected_mode_denies(&addr) {
+                    // Redis counts the connection, then refuses it.
+                    self.stats.total_connections += 1;
                     let _ = out.send(Out::Data(Bytes::from_static(PROTECTED_MODE_DENIED)));
                     let _ = out.send(Out::Close);
                     return;
