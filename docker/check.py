@@ -176,6 +176,15 @@ def main():
     ok(health is not None and " CMD " in " " + health, "HEALTHCHECK with a command")
     health_argv = exec_form((" " + health).split(" CMD ", 1)[1].strip(), "HEALTHCHECK CMD")
     workdir = last("WORKDIR", final)
+    runs_final = [a for w, a in final if w == "RUN"]
+    ok(not any("apt-get" in a for a in runs_final), "the runtime image installs no packages")
+    # The binary needs only libraries every Debian base image has (libc6, libgcc-s1).
+    if shutil.which("ldd"):
+        libs = subprocess.run(["ldd", BINARY], capture_output=True, text=True).stdout.split()
+        libs = sorted({os.path.basename(x) for x in libs if ".so" in x})
+        base = {"linux-vdso.so.1", "libc.so.6", "libm.so.6", "libgcc_s.so.1", "ld-linux-x86-64.so.2",
+                "libpthread.so.0", "libdl.so.2", "librt.so.1", "ld-linux-aarch64.so.1", "linux-vdso.so.1"}
+        ok(set(libs) <= base, "the binary links only base-image libraries: %s" % " ".join(libs))
 
     # The image's paths, mapped to a temporary tree.
     tmp = tempfile.mkdtemp(prefix="berth-docker-check-")

@@ -60,6 +60,54 @@ pub struct Args {
     /// (+PONG, or -NOAUTH when a password is set), 1 otherwise. For container health checks.
     #[arg(long)]
     pub healthcheck: bool,
+    /// Any other directive given as `--name value ...` (as redis-server takes them), in order.
+    #[arg(skip)]
+    pub extra: Vec<(String, String)>,
+}
+
+impl Args {
+    /// Parses the command line. Arguments for directives without a flag of their own
+    /// (`--slowlog-max-len 64`, `--save 900 1 300 10`) are taken out first, as redis-server
+    /// reads them: the name, then every word up to the next `--` argument.
+    pub fn from_command_line(argv: Vec<String>) -> Args {
+        use clap::{CommandFactory, Parser};
+        let flags: Vec<String> = Args::command()
+            .get_arguments()
+            .filter_map(|a| a.get_long().map(str::to_string))
+            .chain(["help".to_string(), "version".to_string()])
+            .collect();
+        let mut rest = Vec::new();
+        let mut extra = Vec::new();
+        let mut i = 0;
+        while i < argv.len() {
+            let arg = &argv[i];
+            let name = arg.strip_prefix("--").map(|n| n.to_ascii_lowercase());
+            match name {
+                Some(n)
+                    if i > 0
+                        && !n.is_empty()
+                        && !n.contains('=')
+                        && !flags.contains(&n)
+                        && Config::canonical(&n).is_some() =>
+                {
+                    let mut words = Vec::new();
+                    i += 1;
+                    while i < argv.len() && !argv[i].starts_with("--") {
+                        words.push(argv[i].clone());
+                        i += 1;
+                    }
+                    extra.push((n, words.join(" ")));
+                }
+                _ => {
+                    rest.push(arg.clone());
+                    i += 1;
+                }
+            }
+        }
+        let mut args = Args::parse_from(rest);
+        args.extra = extra;
+        args
+    }
 }
 
 /// How a parameter's value is checked (the error texts are Redis 7.0's `CONFIG SET` ones).
@@ -243,6 +291,9 @@ impl Config {
             if let Some(v) = v {
                 c.set_checked(k, &v).map_err(|e| format!("--{k}: {e}"))?;
             }
+        }
+        for (k, v) in &args.extra {
+            c.set_checked(k, v).map_err(|e| format!("--{k}: {e}"))?;
         }
         Ok(c)
     }

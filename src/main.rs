@@ -3,8 +3,6 @@
 use std::sync::atomic::{AtomicU64, AtomicUsize};
 use std::sync::Arc;
 
-use clap::Parser as _;
-
 use berth::config::{Args, Config};
 use berth::protocol::request::Limits;
 use berth::server::core::World;
@@ -12,7 +10,7 @@ use berth::server::net::{serve, Shared};
 use berth::server::ToCore;
 
 fn main() {
-    let args = Args::parse();
+    let args = Args::from_command_line(std::env::args().collect());
     let config = match Config::from_args(&args) {
         Ok(c) => c,
         Err(e) => {

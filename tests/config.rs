@@ -475,3 +475,45 @@ fn binds_several_addresses_and_healthcheck() {
     drop(s);
     assert_eq!(health().0, Some(1), "the server is gone");
 }
+
+#[test]
+fn any_directive_as_a_flag_like_redis_server() {
+    let tmp = TempDir::new("generic");
+    let port = free_port();
+    let conf = tmp.path("berth.conf");
+    write(&conf, "slowlog-max-len 5\nsave 60 1\n");
+    let s = start(
+        &[
+            conf.to_str().unwrap(),
+            "--port",
+            &port.to_string(),
+            "--dir",
+            tmp.path("data").to_str().unwrap(),
+            "--slowlog-max-len",
+            "9",
+            "--save",
+            "900",
+            "1",
+            "300",
+            "10",
+            "--notify-keyspace-events",
+            "KEA",
+        ],
+        port,
+    );
+    let mut c = Conn::to(s.port);
+    assert_eq!(
+        c.cmd(&["CONFIG", "GET", "slowlog-max-len"]),
+        "slowlog-max-len\n9"
+    );
+    assert_eq!(c.cmd(&["CONFIG", "GET", "save"]), "save\n900 1 300 10");
+    assert_eq!(
+        c.cmd(&["CONFIG", "GET", "notify-keyspace-events"]),
+        "notify-keyspace-events\nAKE"
+    );
+    let out = berth().args(["--hz", "abc"]).output().unwrap();
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("--hz: argument couldn't be parsed"));
+    let out = berth().args(["--no-such-directive", "1"]).output().unwrap();
+    assert!(!out.status.success());
+}
