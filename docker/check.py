@@ -9,8 +9,10 @@ Dockerfile COPYs there, /data -> an empty directory) and checks that:
   - configuration by environment (BERTH_*), by arguments and by a mounted config file works;
   - the HEALTHCHECK command succeeds while the server runs (also with a password set) and
     fails once it is gone;
-  - SIGTERM stops it with exit status 0 within Docker's default 10 s grace period, and the data
-    is there after a restart.
+  - SIGTERM stops it with exit status 0 within Docker's default 10 s grace period, also as PID 1
+    of a new PID namespace (where only signals with a handler are delivered), and the data is
+    there after a restart, and in a copy of the stopped data directory;
+  - the compose example workers run their jobs against a berth by URL (when installed here).
 It also checks the Dockerfile's promises: exec (JSON) forms, a non-root USER, VOLUME /data,
 EXPOSE of the configured port, COPY sources that exist and that .dockerignore lets through.
 """
@@ -317,6 +319,40 @@ def run_checks(tmp, entry, cmd, health_argv, workdir, image_files):
         ok(code == 0, "HEALTHCHECK follows the mounted file (%s)" % out)
     finally:
         stop(p, "third run")
+    as_pid_one(argv, cwd, env, port, tmp)
+    p = start(argv)
+    try:
+        ok(command(port, "GET", "pid1") == "yes", "the write made before SIGTERM to PID 1 is kept")
+    finally:
+        stop(p, "fourth run")
+
+
+def as_pid_one(argv, cwd, env, port, tmp):
+    """Runs the image's command as PID 1 of a new PID namespace (as in a container, where a
+    process without a SIGTERM handler would ignore `docker stop`), when unshare is allowed."""
+    if not shutil.which("unshare") or subprocess.run(["unshare", "--pid", "--fork", "true"],
+                                                     capture_output=True).returncode != 0:
+        print("skip the PID 1 check: cannot create a PID namespace here")
+        return
+    log = open(os.path.join(tmp, "pid1.log"), "w")
+    u = subprocess.Popen(["unshare", "--pid", "--fork", "--kill-child"] + argv, cwd=cwd, env=env,
+                         stdout=log, stderr=log)
+    try:
+        ok(wait_port(port, u), "the server answers as PID 1 of its own PID namespace")
+        with open("/proc/%d/task/%d/children" % (u.pid, u.pid)) as f:
+            child = int(f.read().split()[0])
+        with open("/proc/%d/status" % child) as f:
+            nspid = [l.split()[1:] for l in f if l.startswith("NSpid:")][0]
+        ok(nspid[-1] == "1", "berth is PID 1 there (NSpid %s)" % " ".join(nspid))
+        ok(command(port, "SET", "pid1", "yes") == "+OK", "it takes a write")
+        t = time.time()
+        os.kill(child, signal.SIGTERM)  # what docker stop sends, from outside the namespace
+        code = u.wait(timeout=10)
+        ok(code == 0, "SIGTERM to PID 1 -> exit status 0 in %.2f s (got %s)" % (time.time() - t, code))
+    finally:
+        if u.poll() is None:
+            u.kill()
+            u.wait()
 
 
 def check_compose():
