@@ -566,7 +566,8 @@ impl World {
     }
 
     /// `timeout`: closes clients idle for longer than that many seconds, except blocked,
-    /// subscribed and MONITOR clients (Redis's clientsCronHandleTimeout).
+    /// subscribed and MONITOR clients (Redis's clientsCronHandleTimeout), and clients whose
+    /// commands wait behind a CLIENT PAUSE (Redis counts those as blocked).
     fn close_idle_clients(&mut self, now: i64) {
         let max_idle = self.config.get_i64("timeout");
         if max_idle <= 0 {
@@ -578,6 +579,7 @@ impl World {
             .filter(|c| {
                 !c.closing
                     && c.blocked.is_none()
+                    && c.pending.is_empty()
                     && c.subscriptions() == 0
                     && !c.monitor
                     && (now - c.last_active) / 1000 > max_idle
