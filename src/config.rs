@@ -47,6 +47,67 @@ pub struct Args {
     /// yes | no: `no` keeps the data in memory only.
     #[arg(long, env = "BERTH_APPENDONLY")]
     pub appendonly: Option<String>,
+    /// Close a client after it has been idle this many seconds (0: never).
+    #[arg(long, env = "BERTH_TIMEOUT")]
+    pub timeout: Option<i64>,
+    /// Write the log to this file instead of stderr.
+    #[arg(long, env = "BERTH_LOGFILE")]
+    pub logfile: Option<String>,
+    /// yes | no: with `yes` and no requirepass, only loopback clients are accepted.
+    #[arg(long, env = "BERTH_PROTECTED_MODE")]
+    pub protected_mode: Option<String>,
+    /// Do not serve: PING the server this configuration describes and exit 0 if it answers
+    /// (+PONG, or -NOAUTH when a password is set), 1 otherwise. For container health checks.
+    #[arg(long)]
+    pub healthcheck: bool,
+    /// Any other directive given as `--name value ...` (as redis-server takes them), in order.
+    #[arg(skip)]
+    pub extra: Vec<(String, String)>,
+}
+
+impl Args {
+    /// Parses the command line. Arguments for directives without a flag of their own
+    /// (`--slowlog-max-len 64`, `--save 900 1 300 10`) are taken out first, as redis-server
+    /// reads them: the name, then every word up to the next `--` argument.
+    pub fn from_command_line(argv: Vec<String>) -> Args {
+        use clap::{CommandFactory, Parser};
+        let flags: Vec<String> = Args::command()
+            .get_arguments()
+            .filter_map(|a| a.get_long().map(str::to_string))
+            .chain(["help".to_string(), "version".to_string()])
+            .collect();
+        let mut rest = Vec::new();
+        let mut extra = Vec::new();
+        let mut i = 0;
+        while i < argv.len() {
+            let arg = &argv[i];
+            let name = arg.strip_prefix("--").map(|n| n.to_ascii_lowercase());
+            match name {
+                Some(n)
+                    if i > 0
+                        && !n.is_empty()
+                        && !n.contains('=')
+                        && !flags.contains(&n)
+                        && Config::canonical(&n).is_some() =>
+                {
+                    let mut words = Vec::new();
+                    i += 1;
+                    while i < argv.len() && !argv[i].starts_with("--") {
+                        words.push(argv[i].clone());
+                        i += 1;
+                    }
+                    extra.push((n, words.join(" ")));
+                }
+                _ => {
+                    rest.push(arg.clone());
+                    i += 1;
+                }
+            }
+        }
+        let mut args = Args::parse_from(rest);
+        args.extra = extra;
+        args
+    }
 }
 
 /// How a parameter's value is checked (the error texts are Redis 7.0's `CONFIG SET` ones).
@@ -117,7 +178,7 @@ const PARAMS: &[(&str, &str, Kind)] = &[
         "536870912",
         Kind::Memory(1024 * 1024, LONG_MAX),
     ),
-    ("protected-mode", "no", Kind::Bool),
+    ("protected-mode", "yes", Kind::Bool),
     ("requirepass", "", Kind::Str),
     ("save", "", Kind::Save),
     ("set-max-intset-entries", "512", Kind::Int(0, LONG_MAX)),
@@ -207,7 +268,7 @@ impl Config {
             c.load_file(&text, path)?;
             c.file = Some(path.clone());
         }
-        let flags: [(&str, Option<String>); 11] = [
+        let flags: [(&str, Option<String>); 14] = [
             ("bind", args.bind.clone()),
             ("port", args.port.map(|p| p.to_string())),
             ("requirepass", args.requirepass.clone()),
@@ -222,16 +283,23 @@ impl Config {
             ("maxclients", args.maxclients.map(|d| d.to_string())),
             ("storage-engine", args.storage_engine.clone()),
             ("appendonly", args.appendonly.clone()),
+            ("timeout", args.timeout.map(|d| d.to_string())),
+            ("logfile", args.logfile.clone()),
+            ("protected-mode", args.protected_mode.clone()),
         ];
         for (k, v) in flags {
             if let Some(v) = v {
                 c.set_checked(k, &v).map_err(|e| format!("--{k}: {e}"))?;
             }
         }
+        for (k, v) in &args.extra {
+            c.set_checked(k, v).map_err(|e| format!("--{k}: {e}"))?;
+        }
         Ok(c)
     }
 
     fn load_file(&mut self, text: &str, path: &str) -> Result<(), String> {
+        let mut saves: Vec<String> = Vec::new();
         for (n, line) in text.lines().enumerate() {
             let line = line.trim();
             if line.is_empty() || line.starts_with('#') {
@@ -244,7 +312,15 @@ impl Config {
                 .iter()
                 .map(|w| String::from_utf8_lossy(w).into_owned())
                 .collect();
-            self.set_checked(&name, &value.join(" "))
+            let mut value = value.join(" ");
+            if name == "save" {
+                // Several `save` lines add up, as in redis.conf.
+                if !value.is_empty() {
+                    saves.push(value);
+                }
+                value = saves.join(" ");
+            }
+            self.set_checked(&name, &value)
                 .map_err(|e| format!("{path}:{}: '{}': {e}", n + 1, line))?;
         }
         Ok(())
@@ -365,19 +441,124 @@ impl Config {
         Ok(())
     }
 
-    /// The file CONFIG REWRITE writes: every parameter that differs from its default.
-    pub fn rewrite_text(&self) -> String {
-        let mut out = String::from("# Written by Berth CONFIG REWRITE\n");
-        for (k, default, _) in PARAMS {
-            let v = self.get(k);
-            if v != *default {
-                out.push_str(&format!(
-                    "{k} \"{}\"\n",
-                    v.replace('\\', "\\\\").replace('"', "\\\"")
-                ));
+    /// The file CONFIG REWRITE writes, as Redis's rewriteConfig does: the old file's lines are
+    /// kept (trimmed) with their comments; each parameter's first line is replaced in place by
+    /// its current value and any further lines for it are blanked; parameters that differ from
+    /// their default and had no line are appended after a `# Generated by CONFIG REWRITE` line.
+    pub fn rewrite_text(&self, old: &str) -> String {
+        const SIGNATURE: &str = "# Generated by CONFIG REWRITE";
+        let mut lines: Vec<String> = old.lines().map(|l| l.trim().to_string()).collect();
+        let mut has_signature = false;
+        // parameter -> indices of the old lines that set it
+        let mut at: BTreeMap<&'static str, Vec<usize>> = BTreeMap::new();
+        for (i, line) in lines.iter().enumerate() {
+            if line == SIGNATURE {
+                has_signature = true;
+            }
+            if line.is_empty() || line.starts_with('#') {
+                continue;
+            }
+            let name = line.split_whitespace().next().unwrap_or("");
+            if let Some(canon) = Config::canonical(&name.to_ascii_lowercase()) {
+                at.entry(canon).or_default().push(i);
             }
         }
+        for (k, default, kind) in PARAMS {
+            let value = self.get(k);
+            let new_lines = rewrite_lines(k, value, *kind);
+            let mut old_at = at.remove(k).unwrap_or_default().into_iter();
+            if old_at.len() == 0 && value == *default {
+                continue;
+            }
+            let mut appended = false;
+            for line in new_lines {
+                if let Some(i) = old_at.next() {
+                    lines[i] = line;
+                    continue;
+                }
+                if !has_signature && !appended {
+                    if lines.last().is_some_and(|l| !l.is_empty()) {
+                        lines.push(String::new());
+                    }
+                    lines.push(SIGNATURE.to_string());
+                    has_signature = true;
+                }
+                appended = true;
+                lines.push(line);
+            }
+            for i in old_at {
+                lines[i] = String::new();
+            }
+        }
+        let mut out = lines.join("\n");
+        out.push('\n');
         out
+    }
+}
+
+/// The line(s) CONFIG REWRITE writes for a parameter: strings quoted as Redis's sdscatrepr
+/// does, byte counts in the largest exact unit, one `save` line per pair.
+fn rewrite_lines(name: &str, value: &str, kind: Kind) -> Vec<String> {
+    match kind {
+        Kind::Str | Kind::KeyspaceEvents if name != "bind" => {
+            vec![format!("{name} {}", repr(value))]
+        }
+        Kind::Save => {
+            let parts: Vec<&str> = value.split_whitespace().collect();
+            if parts.is_empty() {
+                return vec![format!("{name} \"\"")];
+            }
+            parts
+                .chunks(2)
+                .map(|p| format!("{name} {}", p.join(" ")))
+                .collect()
+        }
+        Kind::Memory(..) => {
+            let v: u64 = value.parse().unwrap_or(0);
+            let shown = [("gb", 1u64 << 30), ("mb", 1 << 20), ("kb", 1 << 10)]
+                .iter()
+                .find(|(_, m)| v != 0 && v.is_multiple_of(*m))
+                .map(|(u, m)| format!("{}{u}", v / m))
+                .unwrap_or_else(|| v.to_string());
+            vec![format!("{name} {shown}")]
+        }
+        _ => vec![format!("{name} {value}")],
+    }
+}
+
+/// Redis's sdscatrepr: a double-quoted string with `\\`, `\"`, `\n`, `\r`, `\t`, `\a`, `\b`
+/// escaped and other non-printable bytes as `\xHH`.
+fn repr(s: &str) -> String {
+    let mut out = String::from("\"");
+    for b in s.bytes() {
+        match b {
+            b'\\' => out.push_str("\\\\"),
+            b'"' => out.push_str("\\\""),
+            b'\n' => out.push_str("\\n"),
+            b'\r' => out.push_str("\\r"),
+            b'\t' => out.push_str("\\t"),
+            7 => out.push_str("\\a"),
+            8 => out.push_str("\\b"),
+            0x20..=0x7e => out.push(b as char),
+            _ => out.push_str(&format!("\\x{b:02x}")),
+        }
+    }
+    out.push('"');
+    out
+}
+
+type LoglevelHook = Box<dyn Fn(&str) + Send + Sync>;
+static LOGLEVEL_HOOK: std::sync::OnceLock<LoglevelHook> = std::sync::OnceLock::new();
+
+/// Installed by the binary's logging setup: applies a new `loglevel` to the running logger.
+pub fn set_loglevel_hook(hook: LoglevelHook) {
+    let _ = LOGLEVEL_HOOK.set(hook);
+}
+
+/// Called after CONFIG SET loglevel.
+pub fn apply_loglevel(level: &str) {
+    if let Some(hook) = LOGLEVEL_HOOK.get() {
+        hook(level);
     }
 }
 

@@ -110,6 +110,9 @@ fn config_set(ctx: &mut Ctx, argv: &[Bytes]) -> Reply {
             return set_failed(name, &why);
         }
     }
+    if pairs.iter().any(|(_, canon, _)| *canon == "loglevel") {
+        crate::config::apply_loglevel(ctx.w.config.get("loglevel"));
+    }
     Reply::ok()
 }
 
@@ -122,10 +125,55 @@ fn config_rewrite(ctx: &mut Ctx, _argv: &[Bytes]) -> Reply {
     let Some(path) = ctx.w.config.file.clone() else {
         return Reply::err("ERR The server is running without a config file");
     };
-    match std::fs::write(&path, ctx.w.config.rewrite_text()) {
-        Ok(()) => Reply::ok(),
+    // A missing file is written from scratch, as Redis does.
+    let old = match std::fs::read_to_string(&path) {
+        Ok(text) => text,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => String::new(),
+        Err(e) => return Reply::err(format!("ERR Rewriting config file: {e}")),
+    };
+    match write_config(&path, &ctx.w.config.rewrite_text(&old)) {
+        Ok(()) => {
+            tracing::info!("CONFIG REWRITE executed with success.");
+            Reply::ok()
+        }
         Err(e) => Reply::err(format!("ERR Rewriting config file: {e}")),
     }
+}
+
+/// Writes a temporary file beside the config and renames it over the config (atomic, as Redis
+/// 7.0 does). A file that cannot be replaced by rename (a single file bind-mounted into a
+/// container, or a directory the server may not write) is overwritten in place instead.
+fn write_config(path: &str, text: &str) -> std::io::Result<()> {
+    use std::io::Write;
+    let target = std::path::Path::new(path);
+    let tmp = target.with_file_name(format!(
+        ".{}.berth-rewrite-{}",
+        target
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default(),
+        std::process::id()
+    ));
+    let renamed = (|| {
+        let mut f = std::fs::File::create(&tmp)?;
+        f.write_all(text.as_bytes())?;
+        f.sync_all()?;
+        if let Ok(meta) = std::fs::metadata(target) {
+            std::fs::set_permissions(&tmp, meta.permissions())?;
+        }
+        std::fs::rename(&tmp, target)
+    })();
+    if renamed.is_ok() {
+        return Ok(());
+    }
+    let _ = std::fs::remove_file(&tmp);
+    let mut f = std::fs::OpenOptions::new()
+        .write(true)
+        .truncate(true)
+        .create(true)
+        .open(target)?;
+    f.write_all(text.as_bytes())?;
+    f.sync_all()
 }
 
 fn config_help(_ctx: &mut Ctx, _argv: &[Bytes]) -> Reply {

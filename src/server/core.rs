@@ -232,6 +232,13 @@ impl World {
                 out,
             } => {
                 let auth = self.config.get("requirepass").is_empty();
+                if auth && self.protected_mode_denies(&addr) {
+                    // Redis counts the connection, then refuses it.
+                    self.stats.total_connections += 1;
+                    out.send(Out::Data(Bytes::from_static(PROTECTED_MODE_DENIED)));
+                    out.send(Out::Close);
+                    return;
+                }
                 self.clients
                     .insert(id, Client::new(id, addr, local, out, now_ms(), auth));
                 self.stats.total_connections += 1;
@@ -501,6 +508,8 @@ impl World {
             return;
         };
         let Some(b) = c.blocked.take() else { return };
+        // Redis counts the reply written to a client as interaction (for `timeout`).
+        c.last_active = now_ms();
         self.blocking.remove(id, b.db, &b.req.keys, b.req.deadline);
         write_reply(self, id, &reply);
         self.run_client(id);
@@ -558,8 +567,48 @@ impl World {
         }
         if now - self.last_expire_cycle >= 100 {
             self.last_expire_cycle = now;
+            self.close_idle_clients(now);
             self.active_expire(now);
             self.serve_ready();
+        }
+    }
+
+    /// `protected-mode yes` without a password: only loopback clients may connect (Redis 7.0
+    /// checks this whatever `bind` says, and answers others with -DENIED, then closes).
+    fn protected_mode_denies(&self, addr: &std::net::SocketAddr) -> bool {
+        let loopback = match addr.ip() {
+            std::net::IpAddr::V4(ip) => ip.is_loopback(),
+            std::net::IpAddr::V6(ip) => {
+                ip.is_loopback() || ip.to_ipv4_mapped().is_some_and(|v4| v4.is_loopback())
+            }
+        };
+        self.config.get("protected-mode") == "yes" && !loopback
+    }
+
+    /// `timeout`: closes clients idle for longer than that many seconds, except blocked,
+    /// subscribed and MONITOR clients (Redis's clientsCronHandleTimeout), and clients whose
+    /// commands wait behind a CLIENT PAUSE (Redis counts those as blocked).
+    fn close_idle_clients(&mut self, now: i64) {
+        let max_idle = self.config.get_i64("timeout");
+        if max_idle <= 0 {
+            return;
+        }
+        let idle: Vec<ClientId> = self
+            .clients
+            .values()
+            .filter(|c| {
+                !c.closing
+                    && c.blocked.is_none()
+                    && c.pending.is_empty()
+                    && c.subscriptions() == 0
+                    && !c.monitor
+                    && (now - c.last_active) / 1000 > max_idle
+            })
+            .map(|c| c.id)
+            .collect();
+        for id in idle {
+            tracing::debug!("Closing idle client");
+            self.kill_client(id);
         }
     }
 
@@ -636,6 +685,9 @@ impl World {
         self.slowlog.truncate(max);
     }
 }
+
+/// Redis 7.0's reply to a client refused by protected mode (byte for byte).
+const PROTECTED_MODE_DENIED: &[u8] = b"-DENIED Redis is running in protected mode because protected mode is enabled and no password is set for the default user. In this mode connections are only accepted from the loopback interface. If you want to connect from external computers to Redis you may adopt one of the following solutions: 1) Just disable protected mode sending the command 'CONFIG SET protected-mode no' from the loopback interface by connecting to Redis from the same host the server is running, however MAKE SURE Redis is not publicly accessible from internet if you do so. Use CONFIG REWRITE to make this change permanent. 2) Alternatively you can just disable the protected mode by editing the Redis configuration file, and setting the protected mode option to 'no', and then restarting the server. 3) If you started the server manually just for testing, restart it with the '--protected-mode no' option. 4) Setup a an authentication password for the default user. NOTE: You only need to do one of the above things in order for the server to start accepting connections from the outside.\r\n";
 
 /// Whether a CLIENT PAUSE WRITE holds this command back: writes and commands that may
 /// replicate (scripts, PUBLISH), as Redis's `blockPostponeClient` decides.

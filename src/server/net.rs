@@ -26,8 +26,8 @@ pub struct Shared {
     pub limits: Limits,
     /// The durable LSN published by the committer (None without persistence).
     pub durable: Option<watch::Receiver<u64>>,
-    /// The listening socket, for accepts during a busy script.
-    pub listener_fd: RawFd,
+    /// The listening sockets, for accepts during a busy script.
+    pub listener_fds: Vec<RawFd>,
 }
 
 /// One connection's buffers, shared by its task and the keyspace (both on one thread). The
@@ -253,18 +253,25 @@ pub async fn serve(listener: TcpListener, shared: Rc<Shared>) {
 /// messages returned register them with the keyspace right away.
 pub fn accept_now(shared: &Rc<Shared>) -> Vec<ToCore> {
     let mut connected = Vec::new();
+    for &listener in &shared.listener_fds {
+        accept_waiting(listener, shared, &mut connected);
+    }
+    connected
+}
+
+fn accept_waiting(listener: RawFd, shared: &Rc<Shared>, connected: &mut Vec<ToCore>) {
     loop {
         // SAFETY: accept4 on the listening socket; a returned fd is owned by the stream below.
         let fd = unsafe {
             libc::accept4(
-                shared.listener_fd,
+                listener,
                 std::ptr::null_mut(),
                 std::ptr::null_mut(),
                 libc::SOCK_NONBLOCK | libc::SOCK_CLOEXEC,
             )
         };
         if fd < 0 {
-            return connected;
+            return;
         }
         // SAFETY: `fd` is a fresh connected socket nobody else owns.
         let std_stream =
