@@ -1,6 +1,6 @@
 //! Hash commands: HSET, HGET, HGETALL, HINCRBY, HSCAN, HRANDFIELD, ...
 //!
-//! Hashes are insertion-ordered maps; while small (as Redis's listpack, <= 128 entries) fields
+//! Hashes are insertion-ordered maps; while small (as Redis's listpack, <= 512 entries) fields
 //! are removed with `shift_remove` so the order HGETALL prints stays Redis's.
 
 use bytes::Bytes;
@@ -123,7 +123,8 @@ fn write<'a>(ctx: &'a mut Ctx, key: &Bytes) -> R<&'a mut Hash> {
 
 /// Removes a field keeping the order of the rest while the hash is small (listpack order).
 pub fn remove_field(h: &mut Hash, field: &[u8]) -> bool {
-    if h.len() <= 128 {
+    // 512: hash-max-listpack-entries' default.
+    if h.len() <= 512 {
         h.shift_remove(field).is_some()
     } else {
         h.swap_remove(field).is_some()
@@ -332,11 +333,17 @@ pub fn parse_scan_args(argv: &[Bytes], cursor_at: usize, cursor: u64) -> R<ScanA
 
 /// Small collections (Redis's compact encodings) come back whole in their order, whatever
 /// the cursor; larger ones page in hash order.
-pub fn scan_page<'a, I>(items: I, len: usize, cursor: u64, count: usize) -> (Vec<&'a Bytes>, u64)
+pub fn scan_page<'a, I>(
+    items: I,
+    len: usize,
+    small: bool,
+    cursor: u64,
+    count: usize,
+) -> (Vec<&'a Bytes>, u64)
 where
     I: Iterator<Item = &'a Bytes>,
 {
-    if len <= 128 {
+    if small {
         return (items.collect(), 0);
     }
     page_unordered(items, len, cursor, count)
@@ -356,11 +363,17 @@ pub fn scan_reply(cursor: u64, items: Vec<Reply>) -> Reply {
 fn hscan(ctx: &mut Ctx, argv: &[Bytes]) -> Reply {
     reply((|| {
         let cursor = super::args::scan_cursor(&argv[2])?;
+        let max_len = ctx.w.config.get_i64("hash-max-listpack-entries").max(0) as usize;
+        let max_value = ctx.w.config.get_i64("hash-max-listpack-value").max(0) as usize;
         let Some(h) = read(ctx, &argv[1])? else {
             return Ok(scan_reply(0, vec![]));
         };
         let sa = parse_scan_args(argv, 2, cursor)?;
-        let (fields, next) = scan_page(h.keys(), h.len(), sa.cursor, sa.count);
+        // A listpack (few fields, short values) is returned whole, in insertion order.
+        let small = h.len() <= max_len
+            && h.iter()
+                .all(|(f, v)| f.len() <= max_value && v.len() <= max_value);
+        let (fields, next) = scan_page(h.keys(), h.len(), small, sa.cursor, sa.count);
         let mut items = Vec::new();
         for f in fields {
             if scan_matches(&sa.pattern, f) {

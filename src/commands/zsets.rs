@@ -456,7 +456,14 @@ fn zscan(ctx: &mut Ctx, argv: &[Bytes]) -> Reply {
             return Ok(scan_reply(0, vec![]));
         };
         let sa = parse_scan_args(argv, 2, cursor)?;
-        let (members, next) = scan_page(z.iter().map(|(m, _)| m), z.len(), sa.cursor, sa.count);
+        let small = z.len() <= 128;
+        let (members, next) = scan_page(
+            z.iter().map(|(m, _)| m),
+            z.len(),
+            small,
+            sa.cursor,
+            sa.count,
+        );
         let mut items = Vec::new();
         for m in members {
             if scan_matches(&sa.pattern, m) {
