@@ -2,7 +2,7 @@
 
 use std::os::fd::AsRawFd;
 use std::rc::Rc;
-use std::sync::atomic::{AtomicU64, AtomicUsize};
+use std::sync::atomic::AtomicU64;
 
 use berth::config::{Args, Config};
 use berth::protocol::request::Limits;
@@ -47,7 +47,6 @@ fn run_keyspace(config: Config) {
         max_bulk_len: config.get_i64("proto-max-bulk-len"),
         ..Limits::default()
     };
-    let maxclients = config.get_i64("maxclients").max(1) as usize;
     let mut world = World::new(config);
     let persistence = if world.config.get("appendonly") == "no" {
         None
@@ -75,8 +74,6 @@ fn run_keyspace(config: Config) {
         let shared = Rc::new(Shared {
             core: core_tx.clone(),
             next_id: AtomicU64::new(1),
-            connected: AtomicUsize::new(0),
-            maxclients,
             limits,
             durable,
             listener_fds: listeners.iter().map(|l| l.as_raw_fd()).collect(),

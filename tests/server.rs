@@ -168,3 +168,27 @@ fn garbage_never_takes_the_server_down() {
     let mut c = server.connect();
     assert_eq!(c.cmd(&["PING"]), "+PONG\r\n");
 }
+
+#[test]
+fn config_set_maxclients_applies_to_the_next_connection() {
+    let server = Server::start();
+    let mut first = server.connect();
+    assert_eq!(first.cmd(&["CONFIG", "SET", "maxclients", "2"]), "+OK\r\n");
+    let mut second = server.connect();
+    assert_eq!(second.cmd(&["PING"]), "+PONG\r\n");
+    let mut third = server.connect();
+    assert_eq!(third.read(), "-ERR max number of clients reached\r\n");
+    let mut rest = Vec::new();
+    assert_eq!(
+        third.r.read_to_end(&mut rest).unwrap(),
+        0,
+        "refused connection closes"
+    );
+    let info = first.cmd(&["INFO", "stats"]);
+    assert!(info.contains("rejected_connections:1\r\n"), "{info}");
+    // Room again once a client leaves.
+    drop(second);
+    std::thread::sleep(Duration::from_millis(100));
+    let mut fourth = server.connect();
+    assert_eq!(fourth.cmd(&["PING"]), "+PONG\r\n");
+}

@@ -388,11 +388,11 @@ fn write_section(ctx: &mut Ctx, section: &str, out: &mut String) {
                 "instantaneous_output_kbps:0.00",
                 "instantaneous_input_repl_kbps:0.00",
                 "instantaneous_output_repl_kbps:0.00",
-                "rejected_connections:0",
-                "sync_full:0",
-                "sync_partial_ok:0",
-                "sync_partial_err:0",
             ] {
+                line!(out, "{f}");
+            }
+            line!(out, "rejected_connections:{}", s.rejected_connections);
+            for f in ["sync_full:0", "sync_partial_ok:0", "sync_partial_err:0"] {
                 line!(out, "{f}");
             }
             line!(out, "expired_keys:{}", s.expired_keys);

@@ -47,6 +47,7 @@ pub struct Stats {
     pub commands: HashMap<&'static str, CommandStats>,
     pub total_commands: u64,
     pub total_connections: u64,
+    pub rejected_connections: u64,
     pub rejected_calls: u64,
     pub expired_keys: u64,
     pub keyspace_hits: u64,
@@ -232,6 +233,15 @@ impl World {
                 out,
             } => {
                 let auth = self.config.get("requirepass").is_empty();
+                if self.clients.len() >= self.config.get_i64("maxclients").max(1) as usize {
+                    // As Redis: accepted, told, closed (CONFIG SET maxclients applies at once).
+                    self.stats.rejected_connections += 1;
+                    out.send(Out::Data(Bytes::from_static(
+                        b"-ERR max number of clients reached\r\n",
+                    )));
+                    out.send(Out::Close);
+                    return;
+                }
                 if auth && self.protected_mode_denies(&addr) {
                     // Redis counts the connection, then refuses it.
                     self.stats.total_connections += 1;

@@ -7,10 +7,9 @@ use std::cell::RefCell;
 use std::collections::VecDeque;
 use std::os::fd::{AsRawFd, RawFd};
 use std::rc::Rc;
-use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use bytes::{Buf, Bytes, BytesMut};
-use tokio::io::AsyncWriteExt;
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::mpsc::UnboundedSender;
 use tokio::sync::{watch, Notify};
@@ -21,8 +20,6 @@ use crate::protocol::request::{Limits, Parse, Parser};
 pub struct Shared {
     pub core: UnboundedSender<ToCore>,
     pub next_id: AtomicU64,
-    pub connected: AtomicUsize,
-    pub maxclients: usize,
     pub limits: Limits,
     /// The durable LSN published by the committer (None without persistence).
     pub durable: Option<watch::Receiver<u64>>,
@@ -287,18 +284,10 @@ fn accept_waiting(listener: RawFd, shared: &Rc<Shared>, connected: &mut Vec<ToCo
 }
 
 /// Spawns the task of a new connection and returns the message that registers it with the
-/// keyspace (None when maxclients is reached: the task only says so and closes).
+/// keyspace (which may still refuse it: maxclients, protected mode).
 fn start(stream: TcpStream, addr: std::net::SocketAddr, shared: &Rc<Shared>) -> Option<ToCore> {
     let _ = stream.set_nodelay(true);
     let shared = shared.clone();
-    if shared.connected.fetch_add(1, Ordering::SeqCst) >= shared.maxclients {
-        tokio::task::spawn_local(async move {
-            let mut s = stream;
-            let _ = s.write_all(b"-ERR max number of clients reached\r\n").await;
-            shared.connected.fetch_sub(1, Ordering::SeqCst);
-        });
-        return None;
-    }
     let id = shared.next_id.fetch_add(1, Ordering::SeqCst);
     let local = stream.local_addr().unwrap_or(addr);
     let conn = Rc::new(Conn::new(stream.as_raw_fd(), shared.limits));
@@ -308,10 +297,7 @@ fn start(stream: TcpStream, addr: std::net::SocketAddr, shared: &Rc<Shared>) -> 
         local,
         out: conn.clone(),
     };
-    tokio::task::spawn_local(async move {
-        connection(stream, id, conn, &shared).await;
-        shared.connected.fetch_sub(1, Ordering::SeqCst);
-    });
+    tokio::task::spawn_local(async move { connection(stream, id, conn, &shared).await });
     Some(connected)
 }
 
