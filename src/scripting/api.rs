@@ -239,6 +239,134 @@ pub fn raw_call_fn(lua: &Lua, shared: Rc<Shared>) -> mlua::Result<Function> {
 
 /// A Redis reply as Lua sees it (redisProtocolToLuaType), in RESP2 or, after setresp(3), RESP3.
 pub fn reply_to_lua(lua: &Lua, r: &Reply, resp3: bool) -> mlua::Result<Value> {
+    match r {
+        Reply::Int(i) => return Ok(Value::Number(*i as f64)),
+        Reply::Nil | Reply::NilArray | Reply::None | Reply::Raw(_) if resp3 => {
+            return Ok(Value::Nil)
+        }
+        Reply::Nil | Reply::NilArray | Reply::None | Reply::Raw(_) => {
+            return Ok(Value::Boolean(false))
+        }
+        _ if !needs_text(r, resp3) => {
+            // SAFETY: push_reply only calls the Lua API on borrowed data and holds nothing that
+            // needs dropping, so an out-of-memory error may unwind through it.
+            return unsafe { lua.exec_raw::<Value>((), |l| push_reply(l, r, resp3)) };
+        }
+        _ => {}
+    }
+    reply_to_lua_slow(lua, r, resp3)
+}
+
+/// Whether converting `r` formats new text (errors, RESP2 doubles): those take the slow path,
+/// since text built in Rust must not be skipped over by a Lua error.
+fn needs_text(r: &Reply, resp3: bool) -> bool {
+    match r {
+        Reply::Error(_) => true,
+        Reply::Double(_) => !resp3,
+        Reply::Array(items) | Reply::Push(items) | Reply::Set(items) => {
+            items.iter().any(|x| needs_text(x, resp3))
+        }
+        Reply::Map(pairs) => pairs
+            .iter()
+            .any(|(k, v)| needs_text(k, resp3) || needs_text(v, resp3)),
+        _ => false,
+    }
+}
+
+/// Pushes `r` as reply_to_lua_slow would build it, with raw Lua API calls (one protected call
+/// for the whole reply instead of one per string and table slot).
+unsafe fn push_reply(l: *mut ffi::lua_State, r: &Reply, resp3: bool) {
+    unsafe fn bytes(l: *mut ffi::lua_State, b: &[u8]) {
+        ffi::lua_pushlstring(l, b.as_ptr().cast(), b.len());
+    }
+    /// A table `{ [key] = <the value on top of the stack> }`.
+    unsafe fn wrap(l: *mut ffi::lua_State, key: &std::ffi::CStr) {
+        ffi::lua_createtable(l, 0, 1);
+        ffi::lua_pushstring(l, key.as_ptr());
+        ffi::lua_pushvalue(l, -3);
+        ffi::lua_rawset(l, -3);
+        ffi::lua_replace(l, -2);
+    }
+    if ffi::lua_checkstack(l, 8) == 0 {
+        ffi::lua_pushnil(l);
+        return;
+    }
+    match r {
+        Reply::Status(s) => {
+            bytes(l, s.as_bytes());
+            wrap(l, c"ok");
+        }
+        Reply::Int(i) => ffi::lua_pushnumber(l, *i as f64),
+        Reply::Bulk(b) => bytes(l, b),
+        Reply::Verbatim(b) if resp3 => {
+            ffi::lua_createtable(l, 0, 2);
+            ffi::lua_pushstring(l, c"format".as_ptr());
+            ffi::lua_pushstring(l, c"txt".as_ptr());
+            ffi::lua_rawset(l, -3);
+            ffi::lua_pushstring(l, c"string".as_ptr());
+            bytes(l, b);
+            ffi::lua_rawset(l, -3);
+            wrap(l, c"verbatim_string");
+        }
+        Reply::Verbatim(b) => bytes(l, b),
+        Reply::Nil | Reply::NilArray | Reply::None | Reply::Raw(_) if resp3 => ffi::lua_pushnil(l),
+        Reply::Nil | Reply::NilArray | Reply::None | Reply::Raw(_) => ffi::lua_pushboolean(l, 0),
+        Reply::Array(items) | Reply::Push(items) => push_array(l, items, resp3),
+        Reply::Set(items) if resp3 => {
+            ffi::lua_createtable(l, 0, items.len() as i32);
+            for it in items {
+                push_reply(l, it, resp3);
+                if ffi::lua_type(l, -1) == ffi::LUA_TNIL {
+                    ffi::lua_pop(l, 1);
+                } else {
+                    ffi::lua_pushboolean(l, 1);
+                    ffi::lua_rawset(l, -3);
+                }
+            }
+            wrap(l, c"set");
+        }
+        Reply::Set(items) => push_array(l, items, resp3),
+        Reply::Map(pairs) if resp3 => {
+            ffi::lua_createtable(l, 0, pairs.len() as i32);
+            for (k, v) in pairs {
+                push_reply(l, k, resp3);
+                if ffi::lua_type(l, -1) == ffi::LUA_TNIL {
+                    ffi::lua_pop(l, 1);
+                } else {
+                    push_reply(l, v, resp3);
+                    ffi::lua_rawset(l, -3);
+                }
+            }
+            wrap(l, c"map");
+        }
+        Reply::Map(pairs) => {
+            ffi::lua_createtable(l, (pairs.len() * 2) as i32, 0);
+            for (i, (k, v)) in pairs.iter().enumerate() {
+                push_reply(l, k, resp3);
+                ffi::lua_rawseti(l, -2, 2 * i as i64 + 1);
+                push_reply(l, v, resp3);
+                ffi::lua_rawseti(l, -2, 2 * i as i64 + 2);
+            }
+        }
+        Reply::Double(d) => {
+            ffi::lua_pushnumber(l, *d);
+            wrap(l, c"double");
+        }
+        Reply::Bool(b) if resp3 => ffi::lua_pushboolean(l, *b as i32),
+        Reply::Bool(b) => ffi::lua_pushnumber(l, *b as i64 as f64),
+        Reply::Error(_) => ffi::lua_pushnil(l), // never: needs_text sends errors the slow way
+    }
+}
+
+unsafe fn push_array(l: *mut ffi::lua_State, items: &[Reply], resp3: bool) {
+    ffi::lua_createtable(l, items.len() as i32, 0);
+    for (i, it) in items.iter().enumerate() {
+        push_reply(l, it, resp3);
+        ffi::lua_rawseti(l, -2, i as i64 + 1);
+    }
+}
+
+fn reply_to_lua_slow(lua: &Lua, r: &Reply, resp3: bool) -> mlua::Result<Value> {
     let single = |k: &str, v: Value| -> mlua::Result<Value> {
         let t = lua.create_table()?;
         t.raw_set(k, v)?;
