@@ -56,9 +56,10 @@ fn main() {
                 .map(|(_, _, st)| st.durable.subscribe());
             let _ = ready_tx.send(durable);
             world.run(core_rx);
-            if let Some((_lock, committer, _)) = persistence {
-                // The World is gone, so the committer drains, syncs and stops.
-                let _ = committer.join();
+            if let Some((_lock, committer, st)) = persistence {
+                // The World is gone, so the committer drains, syncs and stops (bounded while
+                // the store is failing).
+                berth::persist::close(committer, &st);
             }
             let _ = done_tx.send(());
         })

@@ -8,6 +8,7 @@
 
 pub mod capture;
 pub mod committer;
+pub mod faults;
 pub mod load;
 pub mod record;
 pub mod store;
@@ -47,6 +48,9 @@ pub struct Persist {
     pub expired_at_load: u64,
     pub load_ms: u64,
     pub garbage_at_load: u64,
+    /// Keys of the write sets not yet durable (reads while the store is failing).
+    pub inflight: std::collections::VecDeque<faults::Inflight>,
+    pub reads: faults::Reads,
 }
 
 impl Persist {
@@ -148,11 +152,23 @@ pub fn open(
     );
     let mode_text = world.config.get("appendfsync").to_string();
     let status = Arc::new(Status::new(committer::mode_of(&mode_text), 0));
+    status.grace_ms.store(
+        world.config.get_i64("shutdown-timeout").max(0) as u64 * 1000,
+        Ordering::Relaxed,
+    );
     let (tx, rx) = std::sync::mpsc::channel();
     let st = status.clone();
+    // fjall poisons itself after a failed journal write: the committer reopens it to recover.
+    // sled cannot be reopened in-process after an I/O error (dropping its Db waits forever for
+    // a flush that failed), so it is retried in place, and after ENOSPC it stays refused until
+    // a restart.
+    let reopen: Option<committer::Reopen> = (engine == "fjall").then(|| {
+        let dir = dir.clone();
+        Box::new(move || store::open("fjall", &dir)) as committer::Reopen
+    });
     let thread = std::thread::Builder::new()
         .name("committer".into())
-        .spawn(move || committer::run(store, rx, st))
+        .spawn(move || committer::run(store, rx, st, reopen))
         .map_err(|e| format!("cannot start the committer: {e}"))?;
     world.persist = Some(Box::new(Persist {
         tx,
@@ -172,6 +188,49 @@ pub fn open(
         expired_at_load: loaded.expired,
         load_ms,
         garbage_at_load: loaded.garbage,
+        inflight: Default::default(),
+        reads: Default::default(),
     }));
     Ok((lock, thread, status))
+}
+
+/// After the keyspace thread stopped: waits for the committer to write what is left and close
+/// the store. If the store is failing it waits up to `shutdown-timeout` seconds for it to
+/// recover, then gives up: what is lost then are only write sets whose replies were never sent.
+pub fn close(committer: std::thread::JoinHandle<()>, st: &Status) {
+    let grace = std::time::Duration::from_millis(st.grace_ms.load(Ordering::Relaxed));
+    let started = std::time::Instant::now();
+    let mut warned = false;
+    let mut gave_up: Option<std::time::Instant> = None;
+    while !committer.is_finished() {
+        if st.give_up.load(Ordering::SeqCst) {
+            let since = *gave_up.get_or_insert_with(std::time::Instant::now);
+            if since.elapsed() >= std::time::Duration::from_secs(2) {
+                // Stuck inside the engine (sled can block forever after an I/O error).
+                tracing::error!("persistence: the store does not answer; exiting without it");
+                return;
+            }
+        }
+        if st.failing.load(Ordering::SeqCst) && !st.give_up.load(Ordering::SeqCst) {
+            let e = st.error.lock().expect("lock").clone();
+            if !warned {
+                tracing::warn!(
+                    "persistence: the store is failing ({e}); waiting up to {} s for it to \
+                     recover before exiting",
+                    grace.as_secs()
+                );
+                warned = true;
+            }
+            if started.elapsed() >= grace {
+                tracing::error!(
+                    "persistence: the store still fails ({e}) after {} s; exiting without the \
+                     writes that were never acknowledged",
+                    grace.as_secs()
+                );
+                st.give_up.store(true, Ordering::SeqCst);
+            }
+        }
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    }
+    let _ = committer.join();
 }

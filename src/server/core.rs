@@ -349,8 +349,9 @@ impl World {
             if let Some(c) = self.clients.get_mut(&id) {
                 self.stats.net_output_bytes += c.out.len() as u64;
                 if let (Some(lsn), false) = (hold, c.out.is_empty()) {
-                    // A refused write (MISCONF) reveals nothing, so it need not wait.
-                    if !crate::persist::only_misconf(&c.out) {
+                    // A refused write (MISCONF) reveals nothing, so it need not wait; nor, while
+                    // the store is failing, a read of nothing that is not durable.
+                    if self.persist.as_ref().is_some_and(|p| p.must_hold(id, &c.out)) {
                         let _ = c.sender.send(Out::Hold(lsn));
                     }
                 }
@@ -359,6 +360,9 @@ impl World {
                     let _ = c.sender.send(Out::Close);
                 }
             }
+        }
+        if let Some(p) = self.persist.as_mut() {
+            p.flushed();
         }
     }
 

@@ -52,6 +52,7 @@ pub fn execute(w: &mut World, id: ClientId, argv: Vec<Bytes>) {
             return;
         }
     };
+    w.persist_note(id, cmd, &argv);
     let client = w.clients.get_mut(&id).expect("client");
     if let Some(queue) = client.multi.as_mut() {
         if !matches!(
