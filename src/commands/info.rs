@@ -367,6 +367,8 @@ fn write_section(ctx: &mut Ctx, section: &str, out: &mut String) {
                 line!(out, "berth_syncs:{}", ld(&st.syncs));
                 line!(out, "berth_disk_bytes:{}", ld(&st.disk_size));
                 line!(out, "berth_reclaim_pending:{}", ld(&st.gc_pending));
+                line!(out, "berth_store_retries:{}", ld(&st.retries));
+                line!(out, "berth_store_recoveries:{}", ld(&st.recoveries));
                 line!(out, "berth_loaded_keys:{}", p.loaded_keys);
                 line!(out, "berth_load_expired_keys:{}", p.expired_at_load);
                 line!(out, "berth_load_time_ms:{}", p.load_ms);

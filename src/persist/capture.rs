@@ -80,6 +80,7 @@ impl World {
             }
             return;
         };
+        p.reads.committed = true;
         let mode = self.config.get("appendfsync");
         if p.mode_text != mode {
             p.mode_text = mode.to_string();

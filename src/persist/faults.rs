@@ -1,17 +1,19 @@
-//! Reads while the store is failing.
+//! Which replies wait for durability.
 //!
-//! Normally every reply waits until the LSN current when it was produced is durable, so a read
-//! never shows a write that could still be lost. While the store is failing that LSN may never
-//! come, so Redis's rule applies instead: writes are refused (MISCONF) before they run, and
-//! reads are answered at once unless they could show data of a write set that is not durable
-//! yet (the one that failed mid-commit, whose writers are still waiting for their replies).
-//! Those reads wait for it, as before; everything else goes out without waiting.
+//! A reply must not show data that could still be lost, so it waits until the write sets it
+//! may show are durable. Replies of a turn in which something was written all wait for that
+//! turn's write set (as before). Otherwise a reply waits only if its command read a key of a
+//! write set not yet durable, or read everything (scripts, EXEC, DBSIZE, SCAN, KEYS,
+//! RANDOMKEY) while any write set is not durable; commands that show no key data (PING, INFO,
+//! CLIENT, CONFIG, SELECT, ...) and reads of other keys leave at once.
 //!
-//! Tracking is on for a whole loop turn or not at all: `watching` is sampled after each flush,
-//! so a turn whose commands ran untracked is held as before.
+//! This is what keeps reads working while the store is failing: writes are refused (MISCONF)
+//! before they run, so memory never diverges from the store for new writes, and only reads of
+//! the write set that failed mid-commit (whose writers are still waiting for their replies)
+//! wait for it, until the disk recovers. Write sets that hold only expirations are not
+//! remembered: showing an expired key gone is harmless (it would be dropped at load anyway).
 
 use std::collections::HashSet;
-use std::sync::atomic::Ordering;
 
 use bytes::Bytes;
 
@@ -29,17 +31,14 @@ pub struct Inflight {
     pub all: bool,
 }
 
-/// What the read tracking keeps between flushes.
+/// What the tracking keeps for the current turn.
 #[derive(Default)]
 pub struct Reads {
-    /// The store was failing at the last flush: this turn's commands are being tracked.
-    pub watching: bool,
     /// Clients whose output this turn may show data not yet durable.
     pub tainted: HashSet<ClientId>,
-    /// A write ran this turn while tracking (the store recovered meanwhile): hold every reply
-    /// until the flush after its write set was made.
+    /// A command wrote this turn: hold every reply until the flush after its write set.
     pub wrote: bool,
-    /// A write set was made since the last flush.
+    /// `persist_commit` ran since the last flush: this turn's writes are in `inflight`.
     pub committed: bool,
 }
 
@@ -66,7 +65,7 @@ impl Persist {
 
     fn anything_dirty(&self) -> bool {
         let durable = self.durable();
-        self.inflight.iter().any(|f| f.lsn > durable)
+        self.inflight.back().is_some_and(|f| f.lsn > durable)
     }
 
     /// Whether running `cmd` may put data that is not durable into its reply.
@@ -74,6 +73,9 @@ impl Persist {
         if cmd.has(Flags::WRITE) {
             self.reads.wrote = true;
             return true;
+        }
+        if !self.anything_dirty() {
+            return false;
         }
         let script = matches!(
             cmd.name,
@@ -96,47 +98,43 @@ impl Persist {
 
     /// Whether this client's output, about to be flushed, must wait for `lsn` to be durable.
     pub fn must_hold(&self, id: ClientId, out: &[u8]) -> bool {
-        if super::only_misconf(out) {
-            // A refused write reveals nothing.
-            return false;
-        }
-        !self.reads.watching || self.reads.wrote || self.reads.tainted.contains(&id)
+        // A refused write (MISCONF) reveals nothing.
+        (self.reads.wrote || self.reads.tainted.contains(&id)) && !super::only_misconf(out)
     }
 
     /// At each write set (`persist_commit`): remembers its keys until it is durable. A write
-    /// set made while tracking with no write command run holds only expirations, which are
-    /// harmless to show (the keys would be dropped at load anyway), so it is not remembered:
+    /// set made in a turn where no command wrote holds only expirations and is not remembered:
     /// otherwise every key expiring during a failure would hold its readers.
     pub fn note_write_set(&mut self, keys: HashSet<(u64, Bytes)>, all: bool) {
         self.trim_inflight();
-        if !self.reads.watching || self.reads.wrote {
+        if self.reads.wrote {
             self.inflight.push_back(Inflight {
                 lsn: self.lsn,
                 keys,
                 all,
             });
         }
-        self.reads.committed = true;
     }
 
-    /// After a flush: start (or stop) tracking for the next turn.
+    /// After a flush: the next turn starts clean (a mid-turn flush, during a long script,
+    /// keeps `wrote` until the write set is made).
     pub fn flushed(&mut self) {
         self.reads.tainted.clear();
         if std::mem::take(&mut self.reads.committed) {
             self.reads.wrote = false;
         }
-        self.reads.watching = self.status.failing.load(Ordering::SeqCst);
     }
 }
 
 impl World {
     /// Called for each command about to run (after the checks): notes whether its reply may
-    /// show data not yet durable, while the store is failing.
+    /// show data not yet durable.
     pub fn persist_note(&mut self, id: ClientId, cmd: &Command, argv: &[Bytes]) {
         let Some(p) = self.persist.as_mut() else {
             return;
         };
-        if !p.reads.watching {
+        if p.reads.wrote {
+            // Every reply of this turn waits anyway.
             return;
         }
         let Some(c) = self.clients.get(&id) else {
@@ -147,9 +145,9 @@ impl World {
             // Queued, not run: QUEUED shows nothing.
             Some(_) if !matches!(cmd.name, "exec" | "discard" | "multi" | "watch") => false,
             Some(queued) if cmd.name == "exec" => {
-                let writes = queued.iter().any(|q| {
-                    matches!(table::resolve(q), Resolved::Found(c) if c.has(Flags::WRITE))
-                });
+                let writes = queued.iter().any(
+                    |q| matches!(table::resolve(q), Resolved::Found(c) if c.has(Flags::WRITE)),
+                );
                 if writes {
                     p.reads.wrote = true;
                 }
@@ -159,6 +157,13 @@ impl World {
         };
         if reveals {
             p.reads.tainted.insert(id);
+        }
+    }
+
+    /// A script called a write command (EVAL is not flagged WRITE itself).
+    pub fn persist_note_write(&mut self) {
+        if let Some(p) = self.persist.as_mut() {
+            p.reads.wrote = true;
         }
     }
 }

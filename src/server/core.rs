@@ -351,7 +351,11 @@ impl World {
                 if let (Some(lsn), false) = (hold, c.out.is_empty()) {
                     // A refused write (MISCONF) reveals nothing, so it need not wait; nor, while
                     // the store is failing, a read of nothing that is not durable.
-                    if self.persist.as_ref().is_some_and(|p| p.must_hold(id, &c.out)) {
+                    if self
+                        .persist
+                        .as_ref()
+                        .is_some_and(|p| p.must_hold(id, &c.out))
+                    {
                         let _ = c.sender.send(Out::Hold(lsn));
                     }
                 }
