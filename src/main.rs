@@ -30,9 +30,11 @@ fn main() {
 
     let (core_tx, core_rx) = std::sync::mpsc::channel();
     let (done_tx, done_rx) = tokio::sync::oneshot::channel::<()>();
-    // The keyspace thread builds the World (its Lua state is not Send), loads the store into it
-    // and reports back before anything listens, so no client sees a half-loaded keyspace.
+    // The keyspace thread builds the World (its Lua state is not Send), locks the data directory
+    // and opens the store, and reports back before anything listens; the store then loads in
+    // the background while clients get -LOADING (persist/loading.rs).
     let (ready_tx, ready_rx) = std::sync::mpsc::channel();
+    let loader_tx = core_tx.clone();
     let core = std::thread::Builder::new()
         .name("keyspace".into())
         // Deep Lua tables (cjson nesting up to 1000) recurse in Rust on this thread.
@@ -42,7 +44,7 @@ fn main() {
             let persistence = if world.config.get("appendonly") == "no" {
                 None
             } else {
-                match berth::persist::open(&mut world) {
+                match berth::persist::open(&mut world, loader_tx) {
                     Ok(p) => Some(p),
                     Err(e) => {
                         tracing::error!("{e}");
@@ -59,7 +61,7 @@ fn main() {
             if let Some((_lock, committer, st)) = persistence {
                 // The World is gone, so the committer drains, syncs and stops (bounded while
                 // the store is failing).
-                berth::persist::close(committer, &st);
+                berth::persist::close(&committer, &st);
             }
             let _ = done_tx.send(());
         })

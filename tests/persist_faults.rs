@@ -69,7 +69,7 @@ impl Proc {
         let deadline = Instant::now() + Duration::from_secs(30);
         loop {
             if let Ok(mut c) = Conn::connect(port) {
-                if c.cmd(&["PING"]).is_ok() {
+                if let Ok(V::Str(_)) = c.cmd(&["PING"]) {
                     break;
                 }
             }

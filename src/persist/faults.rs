@@ -1,11 +1,12 @@
 //! Which replies wait for durability.
 //!
 //! A reply must not show data that could still be lost, so it waits until the write sets it
-//! may show are durable. Replies of a turn in which something was written all wait for that
-//! turn's write set (as before). Otherwise a reply waits only if its command read a key of a
-//! write set not yet durable, or read everything (scripts, EXEC, DBSIZE, SCAN, KEYS,
-//! RANDOMKEY) while any write set is not durable; commands that show no key data (PING, INFO,
-//! CLIENT, CONFIG, SELECT, ...) and reads of other keys leave at once.
+//! may show are durable. In a turn in which something was written, every reply waits for that
+//! turn's write set, except those of clients that only ran commands showing no key data
+//! (PING, INFO, CLIENT, CONFIG, SELECT, QUEUED, ...). Otherwise a reply waits only if its
+//! command read a key of a write set not yet durable, or read everything (scripts, EXEC,
+//! DBSIZE, SCAN, KEYS, RANDOMKEY) while any write set is not durable; reads of other keys
+//! leave at once. (INFO keyspace counts and DEBUG OBJECT are not tracked.)
 //!
 //! This is what keeps reads working while the store is failing: writes are refused (MISCONF)
 //! before they run, so memory never diverges from the store for new writes, and only reads of
@@ -36,7 +37,10 @@ pub struct Inflight {
 pub struct Reads {
     /// Clients whose output this turn may show data not yet durable.
     pub tainted: HashSet<ClientId>,
-    /// A command wrote this turn: hold every reply until the flush after its write set.
+    /// Clients that ran only commands showing no data this turn.
+    pub plain: HashSet<ClientId>,
+    /// A command wrote this turn: hold every reply but `plain` ones until the flush after
+    /// its write set.
     pub wrote: bool,
     /// `persist_commit` ran since the last flush: this turn's writes are in `inflight`.
     pub committed: bool,
@@ -77,17 +81,9 @@ impl Persist {
         if !self.anything_dirty() {
             return false;
         }
-        let script = matches!(
-            cmd.name,
-            "eval" | "evalsha" | "eval_ro" | "evalsha_ro" | "fcall" | "fcall_ro" | "exec"
-        );
-        if script || (cmd.has(Flags::READONLY) && cmd.key_indexes(argv).is_empty()) {
-            // Reads of anything (scripts, transactions, DBSIZE, SCAN, KEYS, RANDOMKEY).
-            return self.anything_dirty();
-        }
-        if !cmd.has(Flags::READONLY) {
-            // PING, INFO, CLIENT, CONFIG, SELECT, ...: no key data.
-            return false;
+        if !cmd.has(Flags::READONLY) || cmd.key_indexes(argv).is_empty() {
+            // Reads of anything (scripts, DBSIZE, SCAN, KEYS, RANDOMKEY, subscriptions).
+            return true;
         }
         let space = self.spaces.get(db).copied().unwrap_or(0);
         cmd.key_indexes(argv)
@@ -98,8 +94,11 @@ impl Persist {
 
     /// Whether this client's output, about to be flushed, must wait for `lsn` to be durable.
     pub fn must_hold(&self, id: ClientId, out: &[u8]) -> bool {
-        // A refused write (MISCONF) reveals nothing.
-        (self.reads.wrote || self.reads.tainted.contains(&id)) && !super::only_misconf(out)
+        let r = &self.reads;
+        // In a turn that wrote, every client waits except those that only ran commands showing
+        // no data; a refused write (MISCONF) reveals nothing.
+        (r.tainted.contains(&id) || (r.wrote && !r.plain.contains(&id)))
+            && !super::only_misconf(out)
     }
 
     /// At each write set (`persist_commit`): remembers its keys until it is durable. A write
@@ -120,6 +119,7 @@ impl Persist {
     /// keeps `wrote` until the write set is made).
     pub fn flushed(&mut self) {
         self.reads.tainted.clear();
+        self.reads.plain.clear();
         if std::mem::take(&mut self.reads.committed) {
             self.reads.wrote = false;
         }
@@ -133,17 +133,33 @@ impl World {
         let Some(p) = self.persist.as_mut() else {
             return;
         };
-        if p.reads.wrote {
-            // Every reply of this turn waits anyway.
-            return;
-        }
         let Some(c) = self.clients.get(&id) else {
             return;
         };
+        let queued =
+            c.multi.is_some() && !matches!(cmd.name, "exec" | "discard" | "multi" | "watch");
+        if queued || !shows_data(cmd) {
+            // PING, INFO, CONFIG, CLIENT, QUEUED, ...: nothing of the keyspace, so it need not
+            // wait even in a turn that wrote, unless something else may reach this client:
+            // messages (subscriptions, MONITOR), or output already there after a write (a
+            // blocked command served by it). Output from before the write cannot show it.
+            if c.subscriptions() == 0
+                && (!p.reads.wrote || c.out.is_empty())
+                && !self.monitors.contains(&id)
+            {
+                p.reads.plain.insert(id);
+            }
+            return;
+        }
+        if !p.reads.plain.is_empty() {
+            p.reads.plain.remove(&id);
+        }
+        if p.reads.wrote {
+            // A read after a write of this turn: it waits for the turn's write set.
+            return;
+        }
         let db = c.db;
         let reveals = match &c.multi {
-            // Queued, not run: QUEUED shows nothing.
-            Some(_) if !matches!(cmd.name, "exec" | "discard" | "multi" | "watch") => false,
             Some(queued) if cmd.name == "exec" => {
                 let writes = queued.iter().any(
                     |q| matches!(table::resolve(q), Resolved::Found(c) if c.has(Flags::WRITE)),
@@ -166,4 +182,23 @@ impl World {
             p.reads.wrote = true;
         }
     }
+}
+
+/// Commands whose reply may show keyspace data (or that start a stream of it).
+fn shows_data(cmd: &Command) -> bool {
+    cmd.has(Flags::WRITE | Flags::READONLY)
+        || matches!(
+            cmd.name,
+            "eval"
+                | "evalsha"
+                | "eval_ro"
+                | "evalsha_ro"
+                | "fcall"
+                | "fcall_ro"
+                | "exec"
+                | "subscribe"
+                | "psubscribe"
+                | "ssubscribe"
+                | "monitor"
+        )
 }

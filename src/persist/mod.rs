@@ -10,6 +10,7 @@ pub mod capture;
 pub mod committer;
 pub mod faults;
 pub mod load;
+pub mod loading;
 pub mod record;
 pub mod store;
 pub mod stream_records;
@@ -111,93 +112,43 @@ pub fn lock_dir(dir: &Path) -> Result<DirLock, String> {
     Ok(DirLock { _file: file, path })
 }
 
-/// Opens the store under `dir`, loads it into the world and starts the committer.
+/// What a stop needs: the committer, once loading has started it.
+pub type CommitterSlot = Arc<std::sync::Mutex<Option<std::thread::JoinHandle<()>>>>;
+
+/// Locks the data directory (before anything listens: a second Berth on the directory stops
+/// the start here), then opens and loads the store on a loader thread while the keyspace
+/// thread answers `-LOADING` (`loading.rs`); a store that cannot be opened or read stops
+/// Berth with the reason. When the load is done the keyspace thread takes the data and starts
+/// the committer.
 pub fn open(
     world: &mut crate::server::core::World,
-) -> Result<(DirLock, std::thread::JoinHandle<()>, Arc<Status>), String> {
+    core: Sender<crate::server::ToCore>,
+) -> Result<(DirLock, CommitterSlot, Arc<Status>), String> {
     let dir = PathBuf::from(world.config.get("dir"));
     let lock = lock_dir(&dir)?;
     let engine = world.config.get("storage-engine").to_string();
-    let started = std::time::Instant::now();
-    let mut store = store::open(&engine, &dir).map_err(|e| {
-        format!(
-            "cannot open the {engine} store in {}: {e}. Berth will not start over a dataset it \
-             cannot read: restore the directory from a backup, or move it aside to start empty",
-            dir.display()
-        )
-    })?;
-    let now = crate::server::now_ms();
-    let loaded = load::load(&*store, &mut world.keyspace, now).map_err(|e| {
-        format!(
-            "cannot load the {engine} store in {}: {e}. Move the directory aside to start \
-             empty, or restore a backup",
-            dir.display()
-        )
-    })?;
-    for chunk in loaded.ops.chunks(4096) {
-        store
-            .apply(chunk)
-            .map_err(|e| format!("cannot write to the store in {}: {e}", dir.display()))?;
+    if !matches!(engine.as_str(), "fjall" | "sled") {
+        return Err(format!("unknown storage-engine '{engine}' (fjall or sled)"));
     }
-    store
-        .sync()
-        .map_err(|e| format!("cannot sync the store in {}: {e}", dir.display()))?;
-    let load_ms = started.elapsed().as_millis() as u64;
-    tracing::info!(
-        "loaded {} keys from the {engine} store in {} ms ({} expired keys dropped, {} dead records reclaimed)",
-        loaded.keys,
-        load_ms,
-        loaded.expired,
-        loaded.garbage
-    );
     let mode_text = world.config.get("appendfsync").to_string();
     let status = Arc::new(Status::new(committer::mode_of(&mode_text), 0));
     status.grace_ms.store(
         world.config.get_i64("shutdown-timeout").max(0) as u64 * 1000,
         Ordering::Relaxed,
     );
-    let (tx, rx) = std::sync::mpsc::channel();
-    let st = status.clone();
-    // fjall poisons itself after a failed journal write: the committer reopens it to recover.
-    // sled cannot be reopened in-process after an I/O error (dropping its Db waits forever for
-    // a flush that failed), so it is retried in place, and after ENOSPC it stays refused until
-    // a restart.
-    let reopen: Option<committer::Reopen> = (engine == "fjall").then(|| {
-        let dir = dir.clone();
-        Box::new(move || store::open("fjall", &dir)) as committer::Reopen
-    });
-    let thread = std::thread::Builder::new()
-        .name("committer".into())
-        .spawn(move || committer::run(store, rx, st, reopen))
-        .map_err(|e| format!("cannot start the committer: {e}"))?;
-    world.persist = Some(Box::new(Persist {
-        tx,
-        status: status.clone(),
-        spaces: loaded.spaces,
-        next_id: loaded.next_id,
-        lsn: 0,
-        events: Vec::new(),
-        dead_spaces: Vec::new(),
-        spaces_changed: false,
-        force_sync: false,
-        unsynced: Default::default(),
-        changes: 0,
-        mode_text,
-        engine: if engine == "sled" { "sled" } else { "fjall" },
-        loaded_keys: loaded.keys,
-        expired_at_load: loaded.expired,
-        load_ms,
-        garbage_at_load: loaded.garbage,
-        inflight: Default::default(),
-        reads: Default::default(),
-    }));
-    Ok((lock, thread, status))
+    let slot: CommitterSlot = Default::default();
+    loading::start(world, core, status.clone(), slot.clone(), dir, engine)?;
+    Ok((lock, slot, status))
 }
 
 /// After the keyspace thread stopped: waits for the committer to write what is left and close
 /// the store. If the store is failing it waits up to `shutdown-timeout` seconds for it to
 /// recover, then gives up: what is lost then are only write sets whose replies were never sent.
-pub fn close(committer: std::thread::JoinHandle<()>, st: &Status) {
+pub fn close(slot: &CommitterSlot, st: &Status) {
+    // Stopped while loading: there is no committer yet, and nothing was written.
+    let Some(committer) = slot.lock().expect("lock").take() else {
+        return;
+    };
     let grace = std::time::Duration::from_millis(st.grace_ms.load(Ordering::Relaxed));
     let started = std::time::Instant::now();
     let mut warned = false;

@@ -134,6 +134,8 @@ pub struct World {
     deferred: Vec<ToCore>,
     /// Durable persistence (None: memory only, as in tests and fuzzing).
     pub persist: Option<Box<crate::persist::Persist>>,
+    /// The store is being loaded in the background (commands get -LOADING).
+    pub loading: Option<Box<crate::persist::loading::Loading>>,
 }
 
 impl World {
@@ -168,6 +170,7 @@ impl World {
             rx: None,
             deferred: Vec::new(),
             persist: None,
+            loading: None,
         }
     }
 
@@ -245,6 +248,7 @@ impl World {
             }
             ToCore::Closed { id } => self.disconnect(id),
             ToCore::Shutdown => self.shutdown = true,
+            ToCore::Loaded(done) => self.persist_loaded(done),
         }
     }
 

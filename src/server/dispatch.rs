@@ -96,6 +96,9 @@ fn check(w: &World, id: ClientId, argv: &[Bytes]) -> Result<&'static Command, Re
     if client.multi.is_some() && cmd.has(Flags::NO_MULTI) {
         return Err(Reply::err("ERR Command not allowed inside a transaction"));
     }
+    if let Some(e) = w.loading_refusal(cmd, client.multi.as_deref()) {
+        return Err(e);
+    }
     if w.script_run.as_ref().is_some_and(|r| r.busy) && !cmd.has(Flags::ALLOW_BUSY) {
         return Err(Reply::err(
             "BUSY Redis is busy running a script. You can only call SCRIPT KILL or SHUTDOWN NOSAVE.",

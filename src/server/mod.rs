@@ -34,6 +34,8 @@ pub enum ToCore {
     },
     /// SIGTERM / SIGINT.
     Shutdown,
+    /// The loader thread finished reading the store (persist/loading.rs).
+    Loaded(Box<crate::persist::loading::Loaded>),
 }
 
 /// Messages from the keyspace thread to a connection task.
