@@ -1,6 +1,7 @@
 //! Startup with a big dataset: Berth listens at once, answers -LOADING to everything without
 //! Redis's `loading` flag while the store loads, shows `loading:1` in INFO persistence, keeps
-//! the directory locked meanwhile, drops keys that expired, then serves the data.
+//! the directory locked meanwhile, drops keys that expired, then serves the data; a SIGKILL
+//! while loading loses nothing.
 
 use std::io::Write;
 use std::net::TcpStream;
@@ -137,4 +138,18 @@ fn loading_phase_answers_loading_then_serves_the_data() {
         assert_eq!(c.cmd(&["EXISTS", &k]).unwrap(), V::Int(0));
     }
     assert_eq!(c.cmd(&["SET", "new", "1"]).unwrap(), V::Str("OK".into()));
+
+    // A crash while loading is harmless: SIGKILL mid-load, then everything is still there.
+    drop(c);
+    let mut s = s;
+    s.kill9();
+    let mut s = Berth::start_loading(BIN, &dir.0, &extra).unwrap();
+    let mut c = Conn::connect(s.port).unwrap();
+    assert_eq!(c.cmd(&["DBSIZE"]).unwrap(), loading);
+    std::thread::sleep(Duration::from_millis(300));
+    s.kill9();
+    let s = Berth::start(BIN, &dir.0, &extra).unwrap();
+    let mut c = Conn::connect(s.port).unwrap();
+    assert_eq!(c.cmd(&["DBSIZE"]).unwrap(), V::Int((BATCHES * PER) as i64 + 1));
+    assert_eq!(c.cmd(&["GET", "new"]).unwrap().text(), "1");
 }
