@@ -57,6 +57,8 @@ fn main() {
                 .as_ref()
                 .map(|(_, _, st)| st.durable.subscribe());
             let _ = ready_tx.send(durable);
+            // A small store is loaded before anything is answered (no LOADING phase).
+            world.persist_wait_loaded(std::time::Duration::from_millis(1000));
             world.run(core_rx);
             if let Some((_lock, committer, st)) = persistence {
                 // The World is gone, so the committer drains, syncs and stops (bounded while

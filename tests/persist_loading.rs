@@ -150,6 +150,9 @@ fn loading_phase_answers_loading_then_serves_the_data() {
     s.kill9();
     let s = Berth::start(BIN, &dir.0, &extra).unwrap();
     let mut c = Conn::connect(s.port).unwrap();
-    assert_eq!(c.cmd(&["DBSIZE"]).unwrap(), V::Int((BATCHES * PER) as i64 + 1));
+    assert_eq!(
+        c.cmd(&["DBSIZE"]).unwrap(),
+        V::Int((BATCHES * PER) as i64 + 1)
+    );
     assert_eq!(c.cmd(&["GET", "new"]).unwrap().text(), "1");
 }

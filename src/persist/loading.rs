@@ -34,6 +34,7 @@ pub struct Loading {
     dir: PathBuf,
     engine: String,
     mode_text: String,
+    done: std::sync::mpsc::Receiver<Loaded>,
 }
 
 /// What the loader hands over.
@@ -43,7 +44,7 @@ pub struct Loaded {
     loaded: load::Loaded,
 }
 
-/// Starts the loader thread; the world answers LOADING until `ToCore::Loaded` arrives.
+/// Starts the loader thread; the world answers LOADING until it has taken the data.
 pub fn start(
     world: &mut World,
     core: Sender<ToCore>,
@@ -53,6 +54,7 @@ pub fn start(
     engine: String,
 ) -> Result<(), String> {
     let ndb = world.keyspace.dbs.len();
+    let (done_tx, done) = std::sync::mpsc::channel();
     let progress = Arc::new(AtomicU64::new(0));
     let total = Arc::new(AtomicU64::new(0));
     world.loading = Some(Box::new(Loading {
@@ -65,6 +67,7 @@ pub fn start(
         dir: dir.clone(),
         engine: engine.clone(),
         mode_text: world.config.get("appendfsync").to_string(),
+        done,
     }));
     std::thread::Builder::new()
         .name("loader".into())
@@ -80,7 +83,9 @@ pub fn start(
                         l.loaded.expired,
                         l.loaded.garbage
                     );
-                    let _ = core.send(ToCore::Loaded(Box::new(l)));
+                    // The data on its own channel, then a wake-up for the keyspace thread.
+                    let _ = done_tx.send(l);
+                    let _ = core.send(ToCore::Loaded);
                 }
                 Err(e) => {
                     // Never serve an empty keyspace over a dataset that did not load.
@@ -152,8 +157,26 @@ impl World {
         (self.loading.is_some() && refuses(cmd, multi)).then(|| Reply::err(LOADING_ERR))
     }
 
+    /// Before serving (Berth already listens): waits up to `grace` for the loader, so a small
+    /// dataset is served without a LOADING phase, as Redis answers LOADING only once it has
+    /// been reading for a while. Connections made meanwhile wait for their first reply.
+    pub fn persist_wait_loaded(&mut self, grace: std::time::Duration) {
+        let got = self.loading.as_ref().map(|l| l.done.recv_timeout(grace));
+        if let Some(Ok(done)) = got {
+            self.persist_loaded(done);
+        }
+    }
+
+    /// The loader's wake-up (`ToCore::Loaded`): take the data if it is still to be taken.
+    pub fn persist_poll_loaded(&mut self) {
+        let got = self.loading.as_ref().map(|l| l.done.try_recv());
+        if let Some(Ok(done)) = got {
+            self.persist_loaded(done);
+        }
+    }
+
     /// The loader finished: take its databases and start the committer.
-    pub fn persist_loaded(&mut self, done: Box<Loaded>) {
+    fn persist_loaded(&mut self, done: Loaded) {
         let Some(l) = self.loading.take() else {
             return;
         };
@@ -161,7 +184,7 @@ impl World {
             store,
             keyspace,
             loaded,
-        } = *done;
+        } = done;
         self.keyspace = keyspace;
         let load_ms = l.started.elapsed().as_millis() as u64;
         let (tx, rx) = std::sync::mpsc::channel();

@@ -248,7 +248,7 @@ impl World {
             }
             ToCore::Closed { id } => self.disconnect(id),
             ToCore::Shutdown => self.shutdown = true,
-            ToCore::Loaded(done) => self.persist_loaded(done),
+            ToCore::Loaded => self.persist_poll_loaded(),
         }
     }
 

@@ -35,7 +35,7 @@ pub enum ToCore {
     /// SIGTERM / SIGINT.
     Shutdown,
     /// The loader thread finished reading the store (persist/loading.rs).
-    Loaded(Box<crate::persist::loading::Loaded>),
+    Loaded,
 }
 
 /// Messages from the keyspace thread to a connection task.
