@@ -3,8 +3,9 @@
 //! The keyspace thread logs what each command touches (`World::key_modified`, flushes, swaps);
 //! once per loop turn `World::persist_commit` turns that log into one write set of records
 //! (`record.rs`), numbered with an LSN, and hands it to the committer (`committer.rs`), which
-//! group-commits and publishes the durable LSN. Replies wait in their connection task until
-//! the LSN current when they were produced is durable. Startup loads everything (`load.rs`).
+//! group-commits and publishes the durable LSN. Replies that may show a write set not yet
+//! durable wait in their connection task until it is (`faults.rs`). Startup loads the store in
+//! the background while clients get -LOADING (`loading.rs`, `load.rs`).
 
 pub mod capture;
 pub mod committer;
