@@ -156,3 +156,39 @@ fn loading_phase_answers_loading_then_serves_the_data() {
     );
     assert_eq!(c.cmd(&["GET", "new"]).unwrap().text(), "1");
 }
+
+#[test]
+fn corrupt_journal_is_refused_with_the_way_out() {
+    let dir = Dir::new("corrupt");
+    let extra = ["--loglevel", "warning"];
+    let mut s = Berth::start(BIN, &dir.0, &extra).unwrap();
+    let mut c = Conn::connect(s.port).unwrap();
+    for i in 0..200 {
+        let (k, v) = (format!("key{i}"), format!("value{i}"));
+        assert_eq!(c.cmd(&["SET", &k, &v]).unwrap(), V::Str("OK".into()));
+    }
+    s.shutdown();
+    // Damage one record in the middle of the journal.
+    let jnl = std::path::Path::new(&dir.0).join("fjall").join("0.jnl");
+    let mut data = std::fs::read(&jnl).unwrap();
+    let at = data
+        .windows(8)
+        .position(|w| w == b"value100")
+        .expect("record in the journal");
+    data[at] = b'X';
+    std::fs::write(&jnl, data).unwrap();
+    let out = std::process::Command::new(BIN)
+        .args(["--port", "0", "--dir", &dir.0])
+        .output()
+        .unwrap();
+    assert!(!out.status.success(), "started over a damaged store");
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains(&format!("cannot open {}/fjall", dir.0)),
+        "{err}"
+    );
+    assert!(
+        err.contains("restore the directory from a backup, or move it aside"),
+        "{err}"
+    );
+}

@@ -109,15 +109,20 @@ fn run(
 ) -> Result<Loaded, String> {
     let mut store = super::store::open(engine, dir).map_err(|e| {
         format!(
-            "cannot open it: {e}. Berth will not start over a dataset it cannot read: restore \
-             the directory from a backup, or move it aside to start empty"
+            "cannot open {}: {e}. Berth will not start over a dataset it cannot read: restore \
+             the directory from a backup, or move it aside to start empty",
+            dir.join(engine).display()
         )
     })?;
     total.store(store.disk_size(), Ordering::Relaxed);
     let mut keyspace = Keyspace::new(ndb);
     let now = crate::server::now_ms();
     let loaded = load::load(&*store, &mut keyspace, now, progress).map_err(|e| {
-        format!("cannot load it: {e}. Move the directory aside to start empty, or restore a backup")
+        format!(
+            "cannot load {}: {e}. Berth will not start over a dataset it cannot read: restore \
+             the directory from a backup, or move it aside to start empty",
+            dir.join(engine).display()
+        )
     })?;
     for chunk in loaded.ops.chunks(4096) {
         store
