@@ -190,6 +190,16 @@ fn disk_full_refuses_writes_keeps_reads_and_resumes() {
     // A read of the write that failed waits for it; so does a read of everything.
     let held = pending(s.conn(), &["STRLEN", "big"]);
     assert_eq!(replies_within(s.conn(), &["DBSIZE"], 300), None);
+    // Scripts and transactions are judged by what they read.
+    let script = "return redis.call('GET', KEYS[1])";
+    assert_eq!(r.cmd(&["EVAL", script, "1", "k7"]).unwrap().text(), "v7");
+    assert_eq!(
+        replies_within(s.conn(), &["EVAL", script, "1", "big"], 300),
+        None
+    );
+    assert_eq!(r.cmd(&["MULTI"]).unwrap(), V::Str("OK".into()));
+    assert_eq!(r.cmd(&["GET", "k1"]).unwrap(), V::Str("QUEUED".into()));
+    assert_eq!(r.cmd(&["EXEC"]).unwrap().text(), "v1");
     assert!(held.recv_timeout(Duration::from_millis(100)).is_err());
     // The writer still has no reply.
     assert!(w.try_recv().is_err());

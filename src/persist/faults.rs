@@ -4,9 +4,10 @@
 //! may show are durable. In a turn in which something was written, every reply waits for that
 //! turn's write set, except those of clients that only ran commands showing no key data
 //! (PING, INFO, CLIENT, CONFIG, SELECT, QUEUED, ...). Otherwise a reply waits only if its
-//! command read a key of a write set not yet durable, or read everything (scripts, EXEC,
-//! DBSIZE, SCAN, KEYS, RANDOMKEY) while any write set is not durable; reads of other keys
-//! leave at once. (INFO keyspace counts and DEBUG OBJECT are not tracked.)
+//! command read a key of a write set not yet durable, or read everything (DBSIZE, SCAN, KEYS,
+//! RANDOMKEY) while any write set is not durable; reads of other keys leave at once. EXEC and
+//! scripts are judged by the commands they run. (INFO keyspace counts and DEBUG OBJECT are not
+//! tracked.)
 //!
 //! This is what keeps reads working while the store is failing: writes are refused (MISCONF)
 //! before they run, so memory never diverges from the store for new writes, and only reads of
@@ -19,7 +20,6 @@ use std::collections::HashSet;
 use bytes::Bytes;
 
 use super::Persist;
-use crate::commands::table::{self, Resolved};
 use crate::commands::{Command, Flags};
 use crate::server::core::World;
 use crate::server::ClientId;
@@ -81,8 +81,12 @@ impl Persist {
         if !self.anything_dirty() {
             return false;
         }
-        if !cmd.has(Flags::READONLY) || cmd.key_indexes(argv).is_empty() {
-            // Reads of anything (scripts, DBSIZE, SCAN, KEYS, RANDOMKEY, subscriptions).
+        if !cmd.has(Flags::READONLY) {
+            // Only data commands reach here: subscriptions (keyspace notifications).
+            return true;
+        }
+        if cmd.key_indexes(argv).is_empty() {
+            // Reads of everything: DBSIZE, SCAN, KEYS, RANDOMKEY.
             return true;
         }
         let space = self.spaces.get(db).copied().unwrap_or(0);
@@ -158,47 +162,49 @@ impl World {
             // A read after a write of this turn: it waits for the turn's write set.
             return;
         }
-        let db = c.db;
-        let reveals = match &c.multi {
-            Some(queued) if cmd.name == "exec" => {
-                let writes = queued.iter().any(
-                    |q| matches!(table::resolve(q), Resolved::Found(c) if c.has(Flags::WRITE)),
-                );
-                if writes {
-                    p.reads.wrote = true;
-                }
-                writes || p.anything_dirty()
-            }
-            _ => p.reveals(db, cmd, argv),
-        };
+        if NESTED.contains(&cmd.name) {
+            // EXEC and scripts are judged by the commands they run (persist_note_nested).
+            return;
+        }
+        let reveals = p.reveals(c.db, cmd, argv);
         if reveals {
             p.reads.tainted.insert(id);
         }
     }
 
-    /// A script called a write command (EVAL is not flagged WRITE itself).
-    pub fn persist_note_write(&mut self) {
-        if let Some(p) = self.persist.as_mut() {
-            p.reads.wrote = true;
+    /// A command run inside EXEC or a script (`dispatch::call_nested`), in database `db`: the
+    /// transaction or script is judged by what it runs, not as a read of everything.
+    pub fn persist_note_nested(&mut self, id: ClientId, db: usize, cmd: &Command, argv: &[Bytes]) {
+        let Some(p) = self.persist.as_mut() else {
+            return;
+        };
+        if p.reads.wrote && !cmd.has(Flags::WRITE) {
+            // Every reply but plain ones waits for this turn's write set anyway.
+            return;
+        }
+        if p.reveals(db, cmd, argv) {
+            p.reads.tainted.insert(id);
         }
     }
 }
 
+/// Commands that run others through `dispatch::call_nested`.
+const NESTED: &[&str] = &[
+    "exec",
+    "eval",
+    "evalsha",
+    "eval_ro",
+    "evalsha_ro",
+    "fcall",
+    "fcall_ro",
+];
+
 /// Commands whose reply may show keyspace data (or that start a stream of it).
 fn shows_data(cmd: &Command) -> bool {
     cmd.has(Flags::WRITE | Flags::READONLY)
+        || NESTED.contains(&cmd.name)
         || matches!(
             cmd.name,
-            "eval"
-                | "evalsha"
-                | "eval_ro"
-                | "evalsha_ro"
-                | "fcall"
-                | "fcall_ro"
-                | "exec"
-                | "subscribe"
-                | "psubscribe"
-                | "ssubscribe"
-                | "monitor"
+            "subscribe" | "psubscribe" | "ssubscribe" | "monitor"
         )
 }

@@ -226,7 +226,6 @@ pub fn raw_call_fn(lua: &Lua, shared: Rc<Shared>) -> mlua::Result<Function> {
                 }
                 run.wrote = true;
             }
-            ctx.w.persist_note_write();
         }
         let resp3 = shared.resp3.get();
         ctx.resp3 = resp3;

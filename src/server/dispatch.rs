@@ -181,6 +181,7 @@ pub fn call(
 
 /// Runs a command inside another one (EXEC, scripts), in the caller's context; never blocks.
 pub fn call_nested(ctx: &mut Ctx, cmd: &'static Command, argv: &[Bytes]) -> Reply {
+    ctx.w.persist_note_nested(ctx.client, ctx.db, cmd, argv);
     // Inside a script the clock stands still at the script's start, so keys do not expire
     // halfway through it (as Redis 7.0 does).
     let now = ctx.w.script_run.as_ref().map_or_else(now_ms, |r| r.now_ms);
