@@ -353,8 +353,8 @@ impl World {
             if let Some(c) = self.clients.get_mut(&id) {
                 self.stats.net_output_bytes += c.out.len() as u64;
                 if let (Some(lsn), false) = (hold, c.out.is_empty()) {
-                    // A refused write (MISCONF) reveals nothing, so it need not wait; nor, while
-                    // the store is failing, a read of nothing that is not durable.
+                    // Only replies that may show a write set not yet durable wait for it
+                    // (persist/faults.rs): reads keep working while the store is failing.
                     if self
                         .persist
                         .as_ref()
