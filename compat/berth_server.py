@@ -50,11 +50,15 @@ class Berth:
         while time.time() < deadline:
             if self.proc.poll() is not None:
                 raise RuntimeError("berth exited with %s; see %s/berth.log" % (self.proc.returncode, self.dir))
+            # Ready once PING answers PONG: while the dataset loads it answers -LOADING.
             try:
-                socket.create_connection(("127.0.0.1", self.port), timeout=1).close()
-                return
+                with socket.create_connection(("127.0.0.1", self.port), timeout=1) as s:
+                    s.sendall(b"PING\r\n")
+                    if s.recv(64).startswith(b"+PONG"):
+                        return
             except OSError:
-                time.sleep(0.05)
+                pass
+            time.sleep(0.05)
         raise RuntimeError("berth did not start")
 
     def stop(self, sig=signal.SIGTERM):

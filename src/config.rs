@@ -182,6 +182,7 @@ const PARAMS: &[(&str, &str, Kind)] = &[
     ("requirepass", "", Kind::Str),
     ("save", "", Kind::Save),
     ("set-max-intset-entries", "512", Kind::Int(0, LONG_MAX)),
+    ("shutdown-timeout", "10", Kind::Int(0, INT_MAX)),
     ("slowlog-log-slower-than", "10000", Kind::Int(-1, LONG_MAX)),
     ("slowlog-max-len", "128", Kind::Int(0, LONG_MAX)),
     ("storage-engine", "fjall", Kind::Enum(&["fjall", "sled"])),

@@ -79,6 +79,9 @@ fn run_keyspace(config: Config) {
             listener_fds: listeners.iter().map(|l| l.as_raw_fd()).collect(),
         });
         world.net = Some(shared.clone());
+        // A small store is loaded before anything is answered (no LOADING phase); connections
+        // made meanwhile wait in the listen backlog.
+        world.persist_wait_loaded(std::time::Duration::from_millis(1000));
         for listener in listeners {
             tokio::task::spawn_local(serve(listener, shared.clone()));
         }
@@ -88,11 +91,12 @@ fn run_keyspace(config: Config) {
             let _ = core_tx.send(ToCore::Shutdown);
         });
         let _ = tokio::task::spawn_local(world.run(core_rx)).await;
-        if let Some((lock, committer, _)) = persistence {
-            // The World is gone, so the committer drains, syncs and stops; the replies it held
-            // are released as it publishes the final durable LSN.
+        if let Some((lock, committer, st)) = persistence {
+            // The World is gone, so the committer drains, syncs and stops (bounded while the
+            // store is failing); the replies it held are released as it publishes the final
+            // durable LSN.
             let _ = tokio::task::spawn_blocking(move || {
-                let _ = committer.join();
+                berth::persist::close(&committer, &st);
                 drop(lock);
             })
             .await;

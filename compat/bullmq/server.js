@@ -14,10 +14,12 @@ function freePort() {
   });
 }
 
+// Ready once PING answers PONG: while the dataset loads the server answers -LOADING.
 function canConnect(port) {
   return new Promise((resolve) => {
     const c = net.connect(port, '127.0.0.1');
-    c.on('connect', () => { c.destroy(); resolve(true); });
+    c.on('connect', () => c.write('PING\r\n'));
+    c.on('data', (d) => { c.destroy(); resolve(d.toString().startsWith('+PONG')); });
     c.on('error', () => resolve(false));
   });
 }

@@ -27,10 +27,15 @@ class BerthProcess
       [bin, "--port", @port.to_s, "--dir", File.join(@dir, "data")]
     end
     @pid = Process.spawn(*cmd, out: File.join(@dir, "server.log"), err: [:child, :out])
-    200.times do
-      TCPSocket.new("127.0.0.1", @port).close
-      return
-    rescue Errno::ECONNREFUSED
+    # Ready once PING answers PONG: while the dataset loads the server answers -LOADING.
+    600.times do
+      s = TCPSocket.new("127.0.0.1", @port)
+      s.write("PING\r\n")
+      ok = s.gets.to_s.start_with?("+PONG")
+      s.close
+      return if ok
+      sleep 0.05
+    rescue Errno::ECONNREFUSED, Errno::ECONNRESET
       sleep 0.05
     end
     raise "server did not start"

@@ -301,8 +301,8 @@ fn write_section(ctx: &mut Ctx, section: &str, out: &mut String) {
                 .unwrap_or(w.last_save);
             let write_ok = p.is_none_or(|p| p.misconf().is_none());
             out.push_str("# Persistence\r\n");
+            line!(out, "loading:{}", w.loading.is_some() as u8);
             for f in [
-                "loading:0",
                 "async_loading:0",
                 "current_cow_peak:0",
                 "current_cow_size:0",
@@ -326,11 +326,19 @@ fn write_section(ctx: &mut Ctx, section: &str, out: &mut String) {
                 "rdb_current_bgsave_time_sec:-1",
                 "rdb_saves:0",
                 "rdb_last_cow_size:0",
-                "rdb_last_load_keys_expired:0",
-                "rdb_last_load_keys_loaded:0",
             ] {
                 line!(out, "{f}");
             }
+            line!(
+                out,
+                "rdb_last_load_keys_expired:{}",
+                p.map_or(0, |p| p.expired_at_load)
+            );
+            line!(
+                out,
+                "rdb_last_load_keys_loaded:{}",
+                p.map_or(0, |p| p.loaded_keys)
+            );
             line!(out, "aof_enabled:{}", aof as u8);
             for f in [
                 "aof_rewrite_in_progress:0",
@@ -355,6 +363,9 @@ fn write_section(ctx: &mut Ctx, section: &str, out: &mut String) {
             ] {
                 line!(out, "{f}");
             }
+            for f in w.loading_info().unwrap_or_default() {
+                line!(out, "{f}");
+            }
             if let Some(p) = p {
                 let st = &p.status;
                 let ld =
@@ -367,6 +378,8 @@ fn write_section(ctx: &mut Ctx, section: &str, out: &mut String) {
                 line!(out, "berth_syncs:{}", ld(&st.syncs));
                 line!(out, "berth_disk_bytes:{}", ld(&st.disk_size));
                 line!(out, "berth_reclaim_pending:{}", ld(&st.gc_pending));
+                line!(out, "berth_store_retries:{}", ld(&st.retries));
+                line!(out, "berth_store_recoveries:{}", ld(&st.recoveries));
                 line!(out, "berth_loaded_keys:{}", p.loaded_keys);
                 line!(out, "berth_load_expired_keys:{}", p.expired_at_load);
                 line!(out, "berth_load_time_ms:{}", p.load_ms);

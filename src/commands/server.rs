@@ -199,6 +199,11 @@ fn mark_saved(ctx: &mut Ctx) {
 }
 
 fn save(ctx: &mut Ctx, _argv: &[Bytes]) -> Reply {
+    if let Some(e) = ctx.w.persist_misconf() {
+        // As Redis when rdbSave fails: a bare error, the reason in the log.
+        tracing::warn!("SAVE refused: {e}");
+        return Reply::err("ERR");
+    }
     mark_saved(ctx);
     Reply::ok()
 }
@@ -218,13 +223,17 @@ fn bgrewriteaof(ctx: &mut Ctx, _argv: &[Bytes]) -> Reply {
 
 fn shutdown(ctx: &mut Ctx, argv: &[Bytes]) -> Reply {
     let (mut nosave, mut save, mut abort, mut other) = (false, false, false, false);
+    let mut force = false;
     for a in &argv[1..] {
         if is(a, "nosave") {
             nosave = true;
         } else if is(a, "save") {
             save = true;
-        } else if is(a, "now") || is(a, "force") {
+        } else if is(a, "now") {
             other = true;
+        } else if is(a, "force") {
+            other = true;
+            force = true;
         } else if is(a, "abort") {
             abort = true;
         } else {
@@ -236,6 +245,16 @@ fn shutdown(ctx: &mut Ctx, argv: &[Bytes]) -> Reply {
     }
     if abort {
         return Reply::err("ERR No shutdown in progress.");
+    }
+    if let Some(e) = ctx.w.persist_misconf() {
+        // Redis's finishShutdown: the final save failing refuses the shutdown unless NOSAVE or
+        // FORCE; then write sets never acknowledged are dropped (their clients got no reply).
+        if !(nosave || force) {
+            tracing::warn!("Error trying to save the DB, can't exit. ({e})");
+            return Reply::err("ERR Errors trying to SHUTDOWN. Check logs.");
+        }
+        tracing::warn!("Error trying to save the DB. Exit anyway. ({e})");
+        ctx.w.persist_give_up();
     }
     if save {
         mark_saved(ctx);

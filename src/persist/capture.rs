@@ -57,6 +57,15 @@ impl World {
         }
     }
 
+    /// SHUTDOWN NOSAVE/FORCE while the store is failing: the committer stops retrying.
+    pub fn persist_give_up(&mut self) {
+        if let Some(p) = self.persist.as_ref() {
+            p.status
+                .give_up
+                .store(true, std::sync::atomic::Ordering::SeqCst);
+        }
+    }
+
     /// Why a write is refused now (MISCONF), if the store is failing.
     pub fn persist_misconf(&self) -> Option<String> {
         self.persist.as_ref().and_then(|p| p.misconf())
@@ -71,6 +80,7 @@ impl World {
             }
             return;
         };
+        p.reads.committed = true;
         let mode = self.config.get("appendfsync");
         if p.mode_text != mode {
             p.mode_text = mode.to_string();
@@ -127,6 +137,7 @@ impl World {
                 (None, None) => gc.push(Gc::Version(d.version)),
             }
         }
+        let all = p.spaces_changed;
         if p.spaces_changed {
             for (d, s) in p.spaces.iter().enumerate() {
                 ops.push((record::space_key(d as u32), Some(s.to_be_bytes().to_vec())));
@@ -135,6 +146,7 @@ impl World {
         }
         gc.extend(p.dead_spaces.drain(..).map(Gc::Space));
         p.lsn += 1;
+        p.note_write_set(seen, all);
         p.changes += changes;
         let synced = p
             .status

@@ -53,6 +53,14 @@ pub struct Status {
     pub mode: AtomicU8,
     /// A commit is failing (MISCONF); the reason.
     pub failing: AtomicBool,
+    /// Stop retrying a failing store and stop writing (SHUTDOWN NOSAVE/FORCE, SIGTERM grace).
+    pub give_up: AtomicBool,
+    /// How long a stop waits for a failing store to recover (`shutdown-timeout`).
+    pub grace_ms: AtomicU64,
+    /// Retries of a failing store so far (INFO berth_store_retries).
+    pub retries: AtomicU64,
+    /// Times the store recovered after failing (INFO berth_store_recoveries).
+    pub recoveries: AtomicU64,
     pub error: Mutex<String>,
     /// Unix seconds of the last successful sync.
     pub last_sync: AtomicI64,
@@ -70,6 +78,10 @@ impl Status {
             durable_now: AtomicU64::new(lsn),
             mode: AtomicU8::new(mode),
             failing: AtomicBool::new(false),
+            give_up: AtomicBool::new(false),
+            grace_ms: AtomicU64::new(10_000),
+            retries: AtomicU64::new(0),
+            recoveries: AtomicU64::new(0),
             error: Mutex::new(String::new()),
             last_sync: AtomicI64::new(crate::server::now_ms() / 1000),
             synced_lsn: AtomicU64::new(lsn),
@@ -86,29 +98,51 @@ impl Status {
     }
 
     fn fail(&self, what: &str, e: &std::io::Error) {
+        // The OS's text alone, as Redis prints strerror(errno).
+        let text = e.to_string();
+        let text = match text.rfind(" (os error ") {
+            Some(i) if text.ends_with(')') => text[..i].to_string(),
+            _ => text,
+        };
+        *self.error.lock().expect("lock") = text;
         if !self.failing.swap(true, Ordering::SeqCst) {
             tracing::error!("persistence: {what} failed: {e}; retrying, writes refused");
         }
-        *self.error.lock().expect("lock") = e.to_string();
+    }
+
+    fn recovered(&self) {
+        self.recoveries.fetch_add(1, Ordering::Relaxed);
+        self.failing.store(false, Ordering::SeqCst);
     }
 }
+
+/// Opens the store again (fjall after a failed journal write: it poisons itself).
+pub type Reopen = Box<dyn Fn() -> std::io::Result<Box<dyn Store>> + Send>;
 
 /// The store plus what it needs to survive I/O errors: the batches applied since the last
 /// successful sync, written again on retry, since a failed write or fsync may have lost them.
 ///
-/// The store is retried in place, not reopened: reopening fjall in-process after an ENOSPC
-/// (its journal half-written, its workers still holding the old instance) lost writes made
-/// after the reopen in a test here. fjall poisons itself after a failed journal write, so with
-/// fjall writes stay refused (MISCONF) until Berth is restarted; nothing acknowledged is lost.
+/// fjall poisons itself after a failed journal write or fsync, so each retry first drops the
+/// instance (its workers stop and its lock is released before the new one opens) and opens the
+/// store again, which recovers the journal up to its last complete batch; then every kept batch
+/// is written again, in order, and synced. Only then is MISCONF cleared and the LSN published.
+/// sled is retried in place (see `persist::open`).
 struct Engine {
     store: Box<dyn Store>,
     unsynced: Vec<Vec<Op>>,
     st: Arc<Status>,
+    reopen: Option<Reopen>,
+    /// Set once the committer gave up (SHUTDOWN NOSAVE/FORCE, or SIGTERM past its grace):
+    /// nothing more is written.
+    stopped: bool,
 }
 
 impl Engine {
     /// Applies a batch; on failure flags MISCONF and retries until it is in.
     fn apply(&mut self, ops: Vec<Op>, keep: bool) {
+        if self.stopped {
+            return;
+        }
         if let Err(e) = self.store.apply(&ops) {
             self.st.fail("write", &e);
             self.unsynced.push(ops);
@@ -119,6 +153,9 @@ impl Engine {
     }
 
     fn sync(&mut self) {
+        if self.stopped {
+            return;
+        }
         if let Err(e) = self.store.sync() {
             self.st.fail("sync", &e);
             self.recover();
@@ -127,12 +164,39 @@ impl Engine {
     }
 
     /// Writes every batch not known to be durable again, then syncs; retries with a growing
-    /// pause until all of it succeeds.
+    /// pause until all of it succeeds, or until told to give up.
     fn recover(&mut self) {
         let mut delay = 10;
+        let mut waited = 0;
         loop {
-            std::thread::sleep(Duration::from_millis(delay));
+            // Sleep in short steps so a give-up request is seen at once.
+            while waited < delay {
+                if self.st.give_up.load(Ordering::SeqCst) {
+                    self.stopped = true;
+                    tracing::warn!(
+                        "persistence: giving up on the failing store; {} batches that were \
+                         never acknowledged are not written",
+                        self.unsynced.len()
+                    );
+                    return;
+                }
+                std::thread::sleep(Duration::from_millis(5));
+                waited += 5;
+            }
+            waited = 0;
             delay = (delay * 2).min(1000);
+            self.st.retries.fetch_add(1, Ordering::Relaxed);
+            if let Some(reopen) = &self.reopen {
+                // Drop the poisoned instance first: the new one needs its lock and journal.
+                self.store = Box::new(Closed);
+                match reopen() {
+                    Ok(s) => self.store = s,
+                    Err(e) => {
+                        self.st.fail("reopen", &e);
+                        continue;
+                    }
+                }
+            }
             let mut ok = true;
             for ops in &self.unsynced {
                 if let Err(e) = self.store.apply(ops) {
@@ -146,6 +210,7 @@ impl Engine {
                     Ok(()) => {
                         tracing::warn!("persistence: the store accepts writes again");
                         self.unsynced.clear();
+                        self.st.recovered();
                         return;
                     }
                     Err(e) => self.st.fail("sync", &e),
@@ -155,7 +220,34 @@ impl Engine {
     }
 }
 
-pub fn run(store: Box<dyn Store>, rx: Receiver<WriteSet>, st: Arc<Status>) {
+/// The placeholder while a store is being reopened: every call fails.
+struct Closed;
+
+impl Store for Closed {
+    fn engine(&self) -> &'static str {
+        "closed"
+    }
+    fn apply(&mut self, _: &[Op]) -> std::io::Result<()> {
+        Err(std::io::Error::other("store closed"))
+    }
+    fn sync(&mut self) -> std::io::Result<()> {
+        Err(std::io::Error::other("store closed"))
+    }
+    fn get(&self, _: &[u8]) -> std::io::Result<Option<Vec<u8>>> {
+        Err(std::io::Error::other("store closed"))
+    }
+    fn for_each(&self, _: &mut dyn FnMut(&[u8], &[u8])) -> std::io::Result<()> {
+        Err(std::io::Error::other("store closed"))
+    }
+    fn keys_with_prefix(&self, _: &[u8], _: usize) -> std::io::Result<Vec<Vec<u8>>> {
+        Err(std::io::Error::other("store closed"))
+    }
+    fn disk_size(&self) -> u64 {
+        0
+    }
+}
+
+pub fn run(store: Box<dyn Store>, rx: Receiver<WriteSet>, st: Arc<Status>, reopen: Option<Reopen>) {
     let mut gc: VecDeque<Gc> = VecDeque::new();
     let mut last_sync = Instant::now();
     let mut unsynced = false;
@@ -164,9 +256,14 @@ pub fn run(store: Box<dyn Store>, rx: Receiver<WriteSet>, st: Arc<Status>) {
         store,
         unsynced: Vec::new(),
         st: st.clone(),
+        reopen,
+        stopped: false,
     };
     let mut last_size = Instant::now();
     loop {
+        if eng.stopped {
+            break;
+        }
         st.gc_pending.store(gc.len() as u64, Ordering::Relaxed);
         let wait = if !gc.is_empty() {
             Duration::from_millis(1)
@@ -205,7 +302,9 @@ pub fn run(store: Box<dyn Store>, rx: Receiver<WriteSet>, st: Arc<Status>) {
                 last_sync = Instant::now();
                 unsynced = false;
             }
-            st.failing.store(false, Ordering::SeqCst);
+            if eng.stopped {
+                break;
+            }
             st.publish(lsn);
             continue;
         }
@@ -227,8 +326,15 @@ pub fn run(store: Box<dyn Store>, rx: Receiver<WriteSet>, st: Arc<Status>) {
             last_size = Instant::now();
         }
     }
+    if eng.stopped {
+        tracing::warn!("persistence: committer stopped with the store failing");
+        return;
+    }
     // Finish reclaiming before stopping, so a clean restart finds no garbage.
     while let Some(item) = gc.pop_front() {
+        if eng.stopped {
+            break;
+        }
         let ops = reclaim(&*eng.store, item, &mut gc);
         if !ops.is_empty() {
             eng.apply(ops, false);

@@ -33,7 +33,13 @@ struct Building {
     stream: Vec<(StreamId, Vec<Bytes>)>,
 }
 
-pub fn load(store: &dyn Store, ks: &mut Keyspace, now: i64) -> Result<Loaded, String> {
+/// `progress` counts the bytes of records read (INFO loading_loaded_bytes while loading).
+pub fn load(
+    store: &dyn Store,
+    ks: &mut Keyspace,
+    now: i64,
+    progress: &std::sync::atomic::AtomicU64,
+) -> Result<Loaded, String> {
     let ndb = ks.dbs.len();
     let mut out = Loaded {
         spaces: Vec::new(),
@@ -77,10 +83,16 @@ pub fn load(store: &dyn Store, ks: &mut Keyspace, now: i64) -> Result<Loaded, St
     let mut error: Option<String> = None;
     let mut strings: Vec<(usize, Bytes, Meta)> = Vec::new();
     let mut garbage: Vec<Vec<u8>> = Vec::new();
+    let mut read = 0u64;
     store
         .for_each(&mut |k, v| {
             if error.is_some() {
                 return;
+            }
+            read += (k.len() + v.len()) as u64;
+            if read >= 1 << 20 {
+                progress.fetch_add(read, std::sync::atomic::Ordering::Relaxed);
+                read = 0;
             }
             match k.first() {
                 Some(0x01) => {}

@@ -3,12 +3,15 @@
 //! The keyspace thread logs what each command touches (`World::key_modified`, flushes, swaps);
 //! once per loop turn `World::persist_commit` turns that log into one write set of records
 //! (`record.rs`), numbered with an LSN, and hands it to the committer (`committer.rs`), which
-//! group-commits and publishes the durable LSN. Replies wait in their connection task until
-//! the LSN current when they were produced is durable. Startup loads everything (`load.rs`).
+//! group-commits and publishes the durable LSN. Replies that may show a write set not yet
+//! durable wait in their connection task until it is (`faults.rs`). Startup loads the store in
+//! the background while clients get -LOADING (`loading.rs`, `load.rs`).
 
 pub mod capture;
 pub mod committer;
+pub mod faults;
 pub mod load;
+pub mod loading;
 pub mod record;
 pub mod store;
 pub mod stream_records;
@@ -47,6 +50,9 @@ pub struct Persist {
     pub expired_at_load: u64,
     pub load_ms: u64,
     pub garbage_at_load: u64,
+    /// Keys of the write sets not yet durable (reads while the store is failing).
+    pub inflight: std::collections::VecDeque<faults::Inflight>,
+    pub reads: faults::Reads,
 }
 
 impl Persist {
@@ -107,71 +113,75 @@ pub fn lock_dir(dir: &Path) -> Result<DirLock, String> {
     Ok(DirLock { _file: file, path })
 }
 
-/// Opens the store under `dir`, loads it into the world and starts the committer.
+/// What a stop needs: the committer, once loading has started it.
+pub type CommitterSlot = Arc<std::sync::Mutex<Option<std::thread::JoinHandle<()>>>>;
+
+/// Locks the data directory (before anything listens: a second Berth on the directory stops
+/// the start here), then opens and loads the store on a loader thread while the keyspace
+/// thread answers `-LOADING` (`loading.rs`); a store that cannot be opened or read stops
+/// Berth with the reason. When the load is done the keyspace thread takes the data and starts
+/// the committer.
 pub fn open(
     world: &mut crate::server::core::World,
-) -> Result<(DirLock, std::thread::JoinHandle<()>, Arc<Status>), String> {
+) -> Result<(DirLock, CommitterSlot, Arc<Status>), String> {
     let dir = PathBuf::from(world.config.get("dir"));
     let lock = lock_dir(&dir)?;
     let engine = world.config.get("storage-engine").to_string();
-    let started = std::time::Instant::now();
-    let mut store = store::open(&engine, &dir).map_err(|e| {
-        format!(
-            "cannot open the {engine} store in {}: {e}. Berth will not start over a dataset it \
-             cannot read: restore the directory from a backup, or move it aside to start empty",
-            dir.display()
-        )
-    })?;
-    let now = crate::server::now_ms();
-    let loaded = load::load(&*store, &mut world.keyspace, now).map_err(|e| {
-        format!(
-            "cannot load the {engine} store in {}: {e}. Move the directory aside to start \
-             empty, or restore a backup",
-            dir.display()
-        )
-    })?;
-    for chunk in loaded.ops.chunks(4096) {
-        store
-            .apply(chunk)
-            .map_err(|e| format!("cannot write to the store in {}: {e}", dir.display()))?;
+    if !matches!(engine.as_str(), "fjall" | "sled") {
+        return Err(format!("unknown storage-engine '{engine}' (fjall or sled)"));
     }
-    store
-        .sync()
-        .map_err(|e| format!("cannot sync the store in {}: {e}", dir.display()))?;
-    let load_ms = started.elapsed().as_millis() as u64;
-    tracing::info!(
-        "loaded {} keys from the {engine} store in {} ms ({} expired keys dropped, {} dead records reclaimed)",
-        loaded.keys,
-        load_ms,
-        loaded.expired,
-        loaded.garbage
-    );
     let mode_text = world.config.get("appendfsync").to_string();
     let status = Arc::new(Status::new(committer::mode_of(&mode_text), 0));
-    let (tx, rx) = std::sync::mpsc::channel();
-    let st = status.clone();
-    let thread = std::thread::Builder::new()
-        .name("committer".into())
-        .spawn(move || committer::run(store, rx, st))
-        .map_err(|e| format!("cannot start the committer: {e}"))?;
-    world.persist = Some(Box::new(Persist {
-        tx,
-        status: status.clone(),
-        spaces: loaded.spaces,
-        next_id: loaded.next_id,
-        lsn: 0,
-        events: Vec::new(),
-        dead_spaces: Vec::new(),
-        spaces_changed: false,
-        force_sync: false,
-        unsynced: Default::default(),
-        changes: 0,
-        mode_text,
-        engine: if engine == "sled" { "sled" } else { "fjall" },
-        loaded_keys: loaded.keys,
-        expired_at_load: loaded.expired,
-        load_ms,
-        garbage_at_load: loaded.garbage,
-    }));
-    Ok((lock, thread, status))
+    status.grace_ms.store(
+        world.config.get_i64("shutdown-timeout").max(0) as u64 * 1000,
+        Ordering::Relaxed,
+    );
+    let slot: CommitterSlot = Default::default();
+    loading::start(world, status.clone(), slot.clone(), dir, engine)?;
+    Ok((lock, slot, status))
+}
+
+/// After the keyspace thread stopped: waits for the committer to write what is left and close
+/// the store. If the store is failing it waits up to `shutdown-timeout` seconds for it to
+/// recover, then gives up: what is lost then are only write sets whose replies were never sent.
+pub fn close(slot: &CommitterSlot, st: &Status) {
+    // Stopped while loading: there is no committer yet, and nothing was written.
+    let Some(committer) = slot.lock().expect("lock").take() else {
+        return;
+    };
+    let grace = std::time::Duration::from_millis(st.grace_ms.load(Ordering::Relaxed));
+    let started = std::time::Instant::now();
+    let mut warned = false;
+    let mut gave_up: Option<std::time::Instant> = None;
+    while !committer.is_finished() {
+        if st.give_up.load(Ordering::SeqCst) {
+            let since = *gave_up.get_or_insert_with(std::time::Instant::now);
+            if since.elapsed() >= std::time::Duration::from_secs(2) {
+                // Stuck inside the engine (sled can block forever after an I/O error).
+                tracing::error!("persistence: the store does not answer; exiting without it");
+                return;
+            }
+        }
+        if st.failing.load(Ordering::SeqCst) && !st.give_up.load(Ordering::SeqCst) {
+            let e = st.error.lock().expect("lock").clone();
+            if !warned {
+                tracing::warn!(
+                    "persistence: the store is failing ({e}); waiting up to {} s for it to \
+                     recover before exiting",
+                    grace.as_secs()
+                );
+                warned = true;
+            }
+            if started.elapsed() >= grace {
+                tracing::error!(
+                    "persistence: the store still fails ({e}) after {} s; exiting without the \
+                     writes that were never acknowledged",
+                    grace.as_secs()
+                );
+                st.give_up.store(true, Ordering::SeqCst);
+            }
+        }
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    }
+    let _ = committer.join();
 }

@@ -24,6 +24,17 @@ fn err<E: std::fmt::Display>(e: E) -> io::Error {
     io::Error::other(e.to_string())
 }
 
+/// fjall's errors, keeping the OS error (its text is what MISCONF shows, as Redis shows
+/// strerror: "No space left on device").
+fn ferr(e: fjall::Error) -> io::Error {
+    match e {
+        fjall::Error::Io(e) => e,
+        fjall::Error::Storage(fjall::LsmError::Io(e)) => e,
+        fjall::Error::Poisoned => io::Error::other("the store is poisoned by an earlier I/O error"),
+        other => err(other),
+    }
+}
+
 pub fn open(engine: &str, dir: &Path) -> io::Result<Box<dyn Store>> {
     match engine {
         "fjall" => Ok(Box::new(FjallStore::open(&dir.join("fjall"))?)),
@@ -58,18 +69,20 @@ impl Store for FjallStore {
     }
 
     fn apply(&mut self, ops: &[Op]) -> io::Result<()> {
-        let mut b = self.db.batch();
+        // Buffer: the journal's user-space buffer is written out with the batch, so an applied
+        // batch is in the OS (survives kill -9; a reopen after an I/O error finds it).
+        let mut b = self.db.batch().durability(Some(fjall::PersistMode::Buffer));
         for (k, v) in ops {
             match v {
                 Some(v) => b.insert(&self.ks, k.as_slice(), v.as_slice()),
                 None => b.remove(&self.ks, k.as_slice()),
             }
         }
-        b.commit().map_err(err)
+        b.commit().map_err(ferr)
     }
 
     fn sync(&mut self) -> io::Result<()> {
-        self.db.persist(fjall::PersistMode::SyncData).map_err(err)
+        self.db.persist(fjall::PersistMode::SyncData).map_err(ferr)
     }
 
     fn get(&self, key: &[u8]) -> io::Result<Option<Vec<u8>>> {

@@ -165,7 +165,17 @@ pub fn free_port() -> u16 {
 }
 
 impl Berth {
+    /// Starts berth and waits until it has loaded its data (PING answers PONG, not LOADING).
     pub fn start(bin: &str, dir: &str, extra: &[&str]) -> io::Result<Berth> {
+        Berth::spawn(bin, dir, extra, true)
+    }
+
+    /// Starts berth and returns as soon as it answers, possibly still loading.
+    pub fn start_loading(bin: &str, dir: &str, extra: &[&str]) -> io::Result<Berth> {
+        Berth::spawn(bin, dir, extra, false)
+    }
+
+    fn spawn(bin: &str, dir: &str, extra: &[&str], loaded: bool) -> io::Result<Berth> {
         let port = free_port();
         let mut args = vec![
             "--port".to_string(),
@@ -186,8 +196,10 @@ impl Berth {
                 return Err(io::Error::other(format!("berth exited at startup: {st}")));
             }
             if let Ok(mut c) = Conn::connect(port) {
-                if c.cmd(&["PING"]).is_ok() {
-                    break;
+                match c.cmd(&["PING"]) {
+                    Ok(V::Err(e)) if loaded && e.starts_with("LOADING") => {}
+                    Ok(_) => break,
+                    Err(_) => {}
                 }
             }
             if Instant::now() > deadline {

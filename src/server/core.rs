@@ -137,6 +137,8 @@ pub struct World {
     pub net: Option<std::rc::Rc<super::net::Shared>>,
     /// Durable persistence (None: memory only, as in tests and fuzzing).
     pub persist: Option<Box<crate::persist::Persist>>,
+    /// The store is being loaded in the background (commands get -LOADING).
+    pub loading: Option<Box<crate::persist::loading::Loading>>,
 }
 
 impl World {
@@ -172,6 +174,7 @@ impl World {
             deferred: Vec::new(),
             net: None,
             persist: None,
+            loading: None,
         }
     }
 
@@ -197,6 +200,11 @@ impl World {
             }
             for msg in std::mem::take(&mut self.deferred) {
                 self.handle(msg);
+            }
+            if self.loading.is_some() {
+                // The loader thread cannot reach this thread's channel (its messages are not
+                // Send); the loop looks for its result at least every 100 ms instead.
+                self.persist_poll_loaded();
             }
             self.timers();
             self.persist_commit();
@@ -386,8 +394,13 @@ impl World {
             if let Some(c) = self.clients.get_mut(&id) {
                 self.stats.net_output_bytes += c.out.len() as u64;
                 if let (Some(lsn), false) = (hold, c.out.is_empty()) {
-                    // A refused write (MISCONF) reveals nothing, so it need not wait.
-                    if !crate::persist::only_misconf(&c.out) {
+                    // Only replies that may show a write set not yet durable wait for it
+                    // (persist/faults.rs): reads keep working while the store is failing.
+                    if self
+                        .persist
+                        .as_ref()
+                        .is_some_and(|p| p.must_hold(id, &c.out))
+                    {
                         c.sender.send(Out::Hold(lsn));
                     }
                 }
@@ -396,6 +409,9 @@ impl World {
                     c.sender.send(Out::Close);
                 }
             }
+        }
+        if let Some(p) = self.persist.as_mut() {
+            p.flushed();
         }
     }
 

@@ -52,6 +52,7 @@ pub fn execute(w: &mut World, id: ClientId, argv: Vec<Bytes>) {
             return;
         }
     };
+    w.persist_note(id, cmd, &argv);
     let client = w.clients.get_mut(&id).expect("client");
     if let Some(queue) = client.multi.as_mut() {
         if !matches!(
@@ -94,6 +95,9 @@ fn check(w: &World, id: ClientId, argv: &[Bytes]) -> Result<&'static Command, Re
     }
     if client.multi.is_some() && cmd.has(Flags::NO_MULTI) {
         return Err(Reply::err("ERR Command not allowed inside a transaction"));
+    }
+    if let Some(e) = w.loading_refusal(cmd, client.multi.as_deref()) {
+        return Err(e);
     }
     if w.script_run.as_ref().is_some_and(|r| r.busy) && !cmd.has(Flags::ALLOW_BUSY) {
         return Err(Reply::err(
@@ -177,6 +181,7 @@ pub fn call(
 
 /// Runs a command inside another one (EXEC, scripts), in the caller's context; never blocks.
 pub fn call_nested(ctx: &mut Ctx, cmd: &'static Command, argv: &[Bytes]) -> Reply {
+    ctx.w.persist_note_nested(ctx.client, ctx.db, cmd, argv);
     // Inside a script the clock stands still at the script's start, so keys do not expire
     // halfway through it (as Redis 7.0 does).
     let now = ctx.w.script_run.as_ref().map_or_else(now_ms, |r| r.now_ms);
