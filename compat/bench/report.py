@@ -110,13 +110,20 @@ def markdown(mode, rows, info, disk_md, quick, name, cmd):
     L.append("Ratios divide Berth's figure by Redis's: for req/s and jobs/s above 1 means Berth is faster; "
              "for MiB and seconds above 1 means Berth uses more or takes longer.")
     L.append("")
-    L.append("| measurement | unit | " + " | ".join(columns) + " | " + " | ".join(r[0] for r in ratios) + " |")
-    L.append("|---|---|" + "---:|" * (len(columns) + len(ratios)))
-    for label, unit, vals in trs:
-        cells = [fmt(vals.get(c), unit) for c in columns]
-        rs = [ratio(vals, n, d) for _, n, d in ratios]
-        L.append(f"| {label} | {unit_label(unit)} | " + " | ".join(cells) + " | "
-                 + " | ".join("" if x is None else f"{x:.2f}x" for x in rs) + " |")
+    wide = len(columns) + len(ratios) > 8  # the matrix: figures and ratios in two tables
+    groups = [(columns, []), ([], ratios)] if wide else [(columns, ratios)]
+    for k, (cols, rats) in enumerate(groups):
+        if k:
+            L.append("")
+        L.append("| measurement | unit | " + " | ".join(list(cols) + [r[0] for r in rats]) + " |")
+        L.append("|---|---|" + "---:|" * (len(cols) + len(rats)))
+        for label, unit, vals in trs:
+            cells = [fmt(vals.get(c), unit) for c in cols]
+            rs = [ratio(vals, n, d) for _, n, d in rats]
+            if not cols and all(x is None for x in rs):
+                continue
+            L.append(f"| {label} | {unit_label(unit)} | "
+                     + " | ".join(cells + ["" if x is None else f"{x:.2f}x" for x in rs]) + " |")
     L += ["", f"![Berth/Redis ratios]({name}.png)", ""]
     if disk_md.strip():
         L += ["## compat/bench/disk.py output", "", disk_md.strip(), ""]

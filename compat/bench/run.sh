@@ -11,8 +11,9 @@
 #                                  (about 20 minutes)
 #   --quick                        tiny counts (a couple of minutes): checks the run, its figures
 #                                  are not results; written to docs/bench/quick/ (not committed)
-#   --out DIR                      output folder (default docs/bench)
+#   --out DIR                      output folder (default docs/bench; --parts/--servers: docs/bench/partial)
 #   --parts a,b                    a subset: redis-benchmark,sidekiq,bullmq,disk
+#   --servers 'Berth always,sled'  only servers whose label contains one of these (not disk)
 # Writes docs/bench/side-by-side.{md,csv,png} or docs/bench/persistence-matrix.{md,csv,png} and
 # prints the table. Installs what it needs: Debian packages (as .ci/run does, when root), a
 # release build of Berth (cargo decides whether it is stale), the BullMQ node_modules of
@@ -22,7 +23,9 @@ here="$(cd "$(dirname "$0")" && pwd)"
 root="$(cd "$here/../.." && pwd)"
 cd "$root"
 
-export BENCH_COMMAND="compat/bench/run.sh${*:+ $*}"
+BENCH_COMMAND=compat/bench/run.sh
+[ $# -eq 0 ] || BENCH_COMMAND+=$(printf ' %q' "$@")
+export BENCH_COMMAND
 mode=side
 pass=()
 while [ $# -gt 0 ]; do
@@ -30,8 +33,8 @@ while [ $# -gt 0 ]; do
     --matrix) mode=matrix ;;
     --side) mode=side ;;
     --quick) pass+=(--quick) ;;
-    --out | --parts) pass+=("$1" "$2"); shift ;;
-    -h | --help) sed -n '2,19p' "$0"; exit 0 ;;
+    --out | --parts | --servers) pass+=("$1" "$2"); shift ;;
+    -h | --help) sed -n '2,20p' "$0"; exit 0 ;;
     *) echo "compat/bench/run.sh: unknown argument $1 (see --help)" >&2; exit 2 ;;
   esac
   shift

@@ -34,10 +34,15 @@ ap = argparse.ArgumentParser()
 ap.add_argument("--berth", default=os.path.join(ROOT, "target", "release", "berth"))
 ap.add_argument("--mode", choices=["side", "matrix"], default="side")
 ap.add_argument("--quick", action="store_true", help="small counts: checks the run, not a result")
-ap.add_argument("--out", help="output folder (default docs/bench, with --quick docs/bench/quick)")
+ap.add_argument("--out", help="output folder (default docs/bench; docs/bench/quick with --quick, "
+                "docs/bench/partial with --parts or --servers)")
 ap.add_argument("--parts", help="comma-separated subset: redis-benchmark,sidekiq,bullmq,disk")
+ap.add_argument("--servers", help="only the servers whose label contains one of these comma-separated "
+                "words, e.g. 'Berth always' or 'sled' (not the disk part, which runs its own)")
 args = ap.parse_args()
-OUT = args.out or os.path.join(ROOT, "docs", "bench", "quick" if args.quick else "")
+# Quick or partial runs go to folders of their own (gitignored), never over the results.
+OUT = args.out or os.path.join(ROOT, "docs", "bench", "quick" if args.quick else
+                               "partial" if args.parts or args.servers else "")
 Q = args.quick
 
 # Counts per case: the same load for every server of a configuration.
@@ -58,7 +63,7 @@ def matrix_n(fsync, clients, pipeline):
         return 100_000 if pipeline == 1 else 500_000
     if fsync == "always":
         return 5_000 if pipeline == 1 else 50_000
-    return 50_000 if pipeline == 1 else 300_000
+    return 30_000 if pipeline == 1 else 200_000
 
 
 def log(msg):
@@ -231,7 +236,8 @@ def part_disk(engines, fsyncs, parts, extra_env=None):
                     ("Load (RPUSH, 1,024 pipelined)", float(load), "jobs/s"),
                     ("RSS with the jobs queued", int(rss) / 1024, "MiB"),
                     ("RSS after restart", int(rss2) / 1024, "MiB"),
-                    ("Disk after load (du -sb)", int(disk) / 1048576, "MiB"),
+                    ("Disk after load (du -sb, apparent)", int(disk) / 1048576, "MiB"),
+                    ("Disk after load (du -sk, allocated)", int(alloc) / 1048576, "MiB"),
                     ("Restart after SIGTERM", float(t_term), "s"),
                     ("Restart after SIGKILL", float(t_kill), "s")):
                 add("jobs on disk", metric, label, engine, fsync, value, unit, count=int(jobs))
@@ -252,6 +258,7 @@ def machine():
     mem = sh("awk '/MemTotal/ {printf \"%.1f GiB\", $2/1048576}' /proc/meminfo")
     fs = sh(f"df -T {data_dir} | tail -1 | awk '{{print $1, $2}}'")
     dirty = sh(f"git -C {ROOT} status --porcelain -- src Cargo.toml Cargo.lock")
+    sidekiq = sh("dpkg-query -W -f='${Version}' ruby-sidekiq")
     bullmq_pkg = os.path.join(ROOT, "compat", "bullmq", "node_modules", "bullmq", "package.json")
     bullmq = json.load(open(bullmq_pkg))["version"] if os.path.exists(bullmq_pkg) else "?"
     return {
@@ -263,9 +270,16 @@ def machine():
                  f"{' with uncommitted changes' if dirty else ''}, release build ({args.berth})",
         "Redis": sh("redis-server --version"),
         "redis-benchmark": sh("redis-benchmark --version"),
-        "Sidekiq": f"ruby-sidekiq {sh("dpkg-query -W -f='${Version}' ruby-sidekiq")}, {sh('ruby -v')}",
+        "Sidekiq": f"ruby-sidekiq {sidekiq}, {sh('ruby -v')}",
         "BullMQ": f"bullmq {bullmq}, Node.js {sh('node -v')}",
     }
+
+
+def pick(servers):
+    if not args.servers:
+        return servers
+    words = args.servers.split(",")
+    return [s for s in servers if any(w in s.label for w in words)]
 
 
 def main():
@@ -276,6 +290,7 @@ def main():
     if args.mode == "side":
         servers = [Server("berth", "everysec"), Server("berth", "always"),
                    Server("redis", "everysec"), Server("redis", "always")]
+        servers = pick(servers)
         if "redis-benchmark" in parts:
             part_redis_benchmark(servers, [(50, 1), (50, 16)], "set,get,lpush,rpop,zadd,zpopmin",
                                  lambda fsync, c, p: N[p])
@@ -289,6 +304,7 @@ def main():
     else:
         servers = [Server("berth", f, e) for e in ("fjall", "sled") for f in ("always", "everysec", "no")]
         servers += [Server("redis", "always"), Server("redis", "everysec")]
+        servers = pick(servers)
         if "redis-benchmark" in parts:
             part_redis_benchmark(servers, [(1, 1), (1, 16), (50, 1), (50, 16)], "set,lpush,rpop,zadd", matrix_n)
         if "disk" in parts:
