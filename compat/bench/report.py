@@ -37,8 +37,7 @@ def table_rows(mode, rows):
     if mode == "matrix":  # group by clients and pipeline, then by command
         bench = [t for t in out if " c=" in t[0]]
         rest = [t for t in out if " c=" not in t[0]]
-        shape = lambda t: (int(t[0].split(" c=")[1].split()[0]), int(t[0].split(" P=")[1]))  # noqa: E731
-        bench.sort(key=shape)
+        bench.sort(key=lambda t: (int(t[0].split(" c=")[1].split()[0]), int(t[0].split(" P=")[1])))
         out = bench + rest
     return out
 
@@ -88,7 +87,9 @@ def markdown(mode, rows, info, disk_md, quick, name, cmd):
         L.append("- `redis-benchmark -c 50 -r 100000 -P 1|16 -t set,get,lpush,rpop,zadd,zpopmin`, then "
                  "`EVALSHA <sha> 1 evalkey:__rand_int__` of `" + "return redis.call('INCR', KEYS[1])" + "`; "
                  + ", ".join(f"P={p}: -n {n:,}" for (c, p, f), n in sorted(n_by_shape.items())
-                             if f == "always") + ".")
+                             if f == "always") + ". RPOP pops what LPUSH pushed just before; ZADD adds "
+                 "random members (`element:__rand_int__`, fewer distinct ones than requests), so the later "
+                 "ZPOPMINs find the set empty, as they do against Redis.")
         if jobs:
             L.append(f"- Sidekiq: {jobs:,} no-op jobs enqueued with `Sidekiq::Client.push_bulk` in batches "
                      "of 1,000, then drained by a real `sidekiq -c 10` process (rate from the first job "

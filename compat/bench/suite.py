@@ -260,7 +260,10 @@ def machine():
     dirty = sh(f"git -C {ROOT} status --porcelain -- src Cargo.toml Cargo.lock")
     sidekiq = sh("dpkg-query -W -f='${Version}' ruby-sidekiq")
     bullmq_pkg = os.path.join(ROOT, "compat", "bullmq", "node_modules", "bullmq", "package.json")
-    bullmq = json.load(open(bullmq_pkg))["version"] if os.path.exists(bullmq_pkg) else "?"
+    bullmq = "?"
+    if os.path.exists(bullmq_pkg):
+        with open(bullmq_pkg) as f:
+            bullmq = json.load(f)["version"]
     return {
         "date": datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
         "machine": f"{sh('nproc')} cores, {cpu}, {mem} RAM, Linux {sh('uname -r')}",
