@@ -125,23 +125,27 @@ def markdown(mode, rows, info, disk_md, quick, name, cmd):
                 continue
             L.append(f"| {label} | {unit_label(unit)} | "
                      + " | ".join(cells + ["" if x is None else f"{x:.2f}x" for x in rs]) + " |")
-    L += ["", f"![Berth/Redis ratios]({name}.png)", ""]
+    if any(ratio(v, n, d) is not None for _, _, v in trs for _, n, d in ratios):
+        L += ["", f"![Berth/Redis ratios]({name}.png)", ""]
+    else:
+        L += ["", "(No ratios: this run measured no Berth/Redis pair.)", ""]
     if disk_md.strip():
         L += ["## compat/bench/disk.py output", "", disk_md.strip(), ""]
     return "\n".join(L) + "\n"
 
 
 def chart(mode, rows, info, path, quick):
+    """Writes the PNG; returns None, or why there is no chart."""
     try:
         import matplotlib
         matplotlib.use("Agg")
         import matplotlib.pyplot as plt
     except ImportError:
-        return False
+        return "matplotlib missing"
     ratios = SIDE_RATIOS if mode == "side" else [MATRIX_RATIOS[i] for i in MATRIX_CHART]
     trs = [t for t in table_rows(mode, rows) if any(ratio(t[2], n, d) is not None for _, n, d in ratios)]
     if not trs:
-        return False
+        return "no Berth/Redis pair measured"
     k = len(ratios)
     bar = 0.8 / k
     fig, ax = plt.subplots(figsize=(11, max(4, 0.16 * len(trs) * k + 1.8)))
@@ -165,4 +169,4 @@ def chart(mode, rows, info, path, quick):
     os.makedirs(os.path.dirname(path), exist_ok=True)
     fig.savefig(path, dpi=100)
     plt.close(fig)
-    return True
+    return None

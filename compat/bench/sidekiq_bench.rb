@@ -3,7 +3,7 @@
 # Prints one JSON line. Usage: REDIS_URL=redis://127.0.0.1:PORT/0 ruby sidekiq_bench.rb N [CONCURRENCY]
 # The drain rate runs from the first job leaving the queue to the queue being empty (the
 # process's boot is reported apart); Sidekiq's processed counter (flushed when the process
-# exits) must then equal N.
+# exits) must then equal N and the queue be empty.
 require_relative "sidekiq_jobs"
 require "sidekiq/api"
 require "json"
@@ -31,6 +31,9 @@ sleep 0.002 while queued == n && now < deadline
 t_first = now
 sleep 0.005 while queued > 0 && now < deadline
 t_empty = now
+# The last jobs fetched may still be running: give them a moment before the stop (a job fetched
+# but not started when the stop comes is pushed back, and would then be missing from the count).
+sleep 1
 Process.kill("TERM", pid)
 Process.wait(pid)
 processed = Sidekiq::Stats.new.processed
@@ -38,5 +41,5 @@ failed = Sidekiq::Stats.new.failed
 puts JSON.dump(jobs: n, concurrency: concurrency, enqueue_s: enqueue_s.round(3), enqueue_per_s: (n / enqueue_s).round,
   boot_s: (t_first - t_spawn).round(3), drain_s: (t_empty - t_first).round(3),
   drain_per_s: (n / (t_empty - t_first)).round, processed: processed, failed: failed,
-  ok: processed == n && failed.zero?)
+  left: queued, ok: processed == n && failed.zero? && queued.zero?)
 File.delete(log) if processed == n

@@ -18,6 +18,7 @@ import datetime
 import json
 import os
 import shutil
+import signal
 import socket
 import subprocess
 import sys
@@ -60,7 +61,7 @@ def matrix_n(fsync, clients, pipeline):
     if Q:
         return 500 if (clients, pipeline, fsync) == (1, 1, "always") else 2_000 if pipeline == 1 else 10_000
     if clients == 50:
-        return 100_000 if pipeline == 1 else 500_000
+        return 100_000 if pipeline == 1 else 300_000
     if fsync == "always":
         return 5_000 if pipeline == 1 else 50_000
     return 30_000 if pipeline == 1 else 200_000
@@ -175,8 +176,26 @@ def part_redis_benchmark(servers, shapes, tests, n_of):
                         rps, "req/s", clients, pipeline, n)
 
 
+def run_group(cmd, cwd=None, env=None, timeout=3600, live_stderr=False):
+    """Runs cmd in a process group of its own and kills whatever of that group is left when it
+    ends (a `sidekiq` or a server that a failing helper did not stop), even on a timeout."""
+    p = subprocess.Popen(cmd, cwd=cwd, env=env, stdout=subprocess.PIPE,
+                         stderr=None if live_stderr else subprocess.PIPE, start_new_session=True)
+    try:
+        out, err = p.communicate(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        out, err = b"", b"timed out"
+    finally:
+        try:
+            os.killpg(p.pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+        p.wait()
+    return subprocess.CompletedProcess(cmd, p.returncode, out, err or b"")
+
+
 def run_json(cmd, cwd, env=None, what=""):
-    p = subprocess.run(cmd, cwd=cwd, env={**os.environ, **(env or {})}, capture_output=True, timeout=3600)
+    p = run_group(cmd, cwd, {**os.environ, **(env or {})})
     lines = [ln for ln in p.stdout.decode().splitlines() if ln.startswith("{")]
     if p.returncode != 0 or not lines:
         sys.exit(f"{what} failed ({p.returncode}): {p.stderr.decode()[-1500:]}")
@@ -218,9 +237,8 @@ def part_disk(engines, fsyncs, parts, extra_env=None):
            "CSV": csv_path, **(extra_env or {})}
     log(f"disk.py: {', '.join(f'{k}={env[k]}' for k in ('JOBS', 'ENGINES', 'FSYNCS', 'PARTS'))}"
         + "".join(f" {k}={v}" for k, v in (extra_env or {}).items()))
-    p = subprocess.run([sys.executable, os.path.join(HERE, "disk.py"), args.berth], env=env,
-                       capture_output=True, timeout=7200)
-    sys.stderr.write(p.stderr.decode())
+    p = run_group([sys.executable, os.path.join(HERE, "disk.py"), args.berth], env=env, timeout=7200,
+                  live_stderr=True)
     if p.returncode != 0:
         sys.exit(f"disk.py failed ({p.returncode})")
     with open(csv_path) as f:
@@ -325,9 +343,9 @@ def main():
     md = report.markdown(args.mode, ROWS, info, disk_md, Q, name, cmd)
     with open(os.path.join(OUT, f"{name}.md"), "w") as f:
         f.write(md)
-    chart = report.chart(args.mode, ROWS, info, os.path.join(OUT, f"{name}.png"), Q)
+    why_not = report.chart(args.mode, ROWS, info, os.path.join(OUT, f"{name}.png"), Q)
     print(md)
-    log(f"wrote {OUT}/{name}.md, {name}.csv" + (f", {name}.png" if chart else " (no chart: matplotlib missing)"))
+    log(f"wrote {OUT}/{name}.md, {name}.csv" + (f" (no chart: {why_not})" if why_not else f", {name}.png"))
 
 
 if __name__ == "__main__":
