@@ -149,10 +149,16 @@ def chart(mode, rows, info, path, quick):
     k = len(ratios)
     bar = 0.8 / k
     fig, ax = plt.subplots(figsize=(11, max(4, 0.16 * len(trs) * k + 1.8)))
+    cap = 3.0  # a ratio past this (fjall's sparse journal in a small run) would squash the rest
+    xmax = min(cap, 1.05 * max(ratio(t[2], n, d) or 0 for t in trs for _, n, d in ratios))
     for i, (title, num, den) in enumerate(ratios):
         ys = [j + (i - (k - 1) / 2) * bar for j in range(len(trs))]
         xs = [ratio(t[2], num, den) or 0 for t in trs]
-        ax.barh(ys, xs, height=bar, label=title)
+        ax.barh(ys, [min(x, xmax) for x in xs], height=bar, label=title)
+        for y, x in zip(ys, xs):
+            if x > xmax:
+                ax.text(xmax, y, f" {x:.1f}x", va="center", ha="right", fontsize=6, color="white")
+    ax.set_xlim(0, max(xmax, 1.1))
     ax.axvline(1.0, color="black", linewidth=0.8)
     ax.set_yticks(range(len(trs)))
     ax.set_yticklabels([f"{t[0]}{' (lower is better)' if t[1] in LOWER_IS_BETTER else ''}" for t in trs],
