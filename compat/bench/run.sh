@@ -3,7 +3,7 @@
 #   compat/bench/run.sh            issue 7: Berth (fjall) and Redis under everysec and always:
 #                                  redis-benchmark (7 commands, 50 clients, pipeline 1 and 16),
 #                                  Sidekiq 6.4 and BullMQ 6 with 100,000 jobs, RSS and restart
-#                                  with 1,000,000 queued 500-byte jobs (about 15 minutes)
+#                                  with 1,000,000 queued 500-byte jobs (about 10 minutes)
 #   compat/bench/run.sh --matrix   issue 5: Berth fjall and sled under always, everysec, no
 #                                  against Redis AOF always and everysec: redis-benchmark at 1
 #                                  and 50 clients, pipeline 1 and 16; then compat/bench/disk.sh
