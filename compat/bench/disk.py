@@ -267,6 +267,7 @@ def churn_part():
                     break
         el = time.monotonic() - t0
         assert c.cmd("LLEN", "churn") == args.depth
+        end_apparent, end_alloc = du(d), alloc(d)
         time.sleep(args.idle_seconds)
         rows.append(row(f"idle {args.idle_seconds:g} s", ""))
         c.s.close()
@@ -278,6 +279,10 @@ def churn_part():
         c.s.close()
         stop(p)
         rows.append(row(f"after a restart ({t:.2f} s) and SIGTERM", "", False))
+        if args.csv:
+            with open(args.csv, "a") as f:
+                f.write(f"churn:{eng},everysec,{done},{done / el:.0f},{end_apparent},{end_alloc},{t:.3f},"
+                        f"{live}\n")
         print(f"\n### Churn, Berth {eng}, `everysec`: {done:,} cycles (LPUSH one, RPOP one; "
               f"{batch} pairs pipelined) in {el:.0f} s = {done / el:,.0f} cycles/s; "
               f"live data {args.depth:,} x {args.size} B = {live:,} B\n")

@@ -8,7 +8,7 @@
 #                                  against Redis AOF always and everysec: redis-benchmark at 1
 #                                  and 50 clients, pipeline 1 and 16; then compat/bench/disk.sh
 #                                  (restart with 1M jobs, disk use under 10M churn cycles)
-#                                  (about 20 minutes)
+#                                  (about 18 minutes)
 #   --quick                        tiny counts (a couple of minutes): checks the run, its figures
 #                                  are not results; written to docs/bench/quick/ (not committed)
 #   --out DIR                      output folder (default docs/bench; --parts/--servers: docs/bench/partial)

@@ -242,24 +242,36 @@ def part_disk(engines, fsyncs, parts, extra_env=None):
     if p.returncode != 0:
         sys.exit(f"disk.py failed ({p.returncode})")
     with open(csv_path) as f:
-        for kind, fsync, jobs, load, disk, alloc, t_term, t_kill, rss, rss2, ok in csv.reader(f):
-            if ok != "1":
-                sys.exit(f"disk.py: not all jobs came back on {kind} {fsync}")
-            if kind == "redis":
-                label, engine = f"Redis {fsync}", ""
-            else:
-                label = f"Berth {kind} {fsync}" if args.mode == "matrix" else f"Berth {fsync}"
-                engine = kind
-            for metric, value, unit in (
-                    ("Load (RPUSH, 1,024 pipelined)", float(load), "jobs/s"),
-                    ("RSS with the jobs queued", int(rss) / 1024, "MiB"),
-                    ("RSS after restart", int(rss2) / 1024, "MiB"),
-                    ("Disk after load (du -sb, apparent)", int(disk) / 1048576, "MiB"),
-                    ("Disk after load (du -sk, allocated)", int(alloc) / 1048576, "MiB"),
-                    ("Restart after SIGTERM", float(t_term), "s"),
-                    ("Restart after SIGKILL", float(t_kill), "s")):
-                add("jobs on disk", metric, label, engine, fsync, value, unit, count=int(jobs))
+        lines = list(csv.reader(f))
     os.unlink(csv_path)
+    for line in [ln for ln in lines if not ln[0].startswith("churn:")]:
+        kind, fsync, jobs, load, disk, alloc, t_term, t_kill, rss, rss2, ok = line
+        if ok != "1":
+            sys.exit(f"disk.py: not all jobs came back on {kind} {fsync}")
+        if kind == "redis":
+            label, engine = f"Redis {fsync}", ""
+        else:
+            label = f"Berth {kind} {fsync}" if args.mode == "matrix" else f"Berth {fsync}"
+            engine = kind
+        for metric, value, unit in (
+                ("Load (RPUSH, 1,024 pipelined)", float(load), "jobs/s"),
+                ("RSS with the jobs queued", int(rss) / 1024, "MiB"),
+                ("RSS after restart", int(rss2) / 1024, "MiB"),
+                ("Disk after load (du -sb, apparent)", int(disk) / 1048576, "MiB"),
+                ("Disk after load (du -sk, allocated)", int(alloc) / 1048576, "MiB"),
+                ("Restart after SIGTERM", float(t_term), "s"),
+                ("Restart after SIGKILL", float(t_kill), "s")):
+            add("jobs on disk", metric, label, engine, fsync, value, unit, count=int(jobs))
+    for line in [ln for ln in lines if ln[0].startswith("churn:")]:
+        eng, fsync, cycles, rate, disk, alloc, t_restart, _live = line
+        eng = eng.split(":")[1]
+        label = f"Berth {eng} {fsync}" if args.mode == "matrix" else f"Berth {fsync}"
+        for metric, value, unit in (
+                ("Churn at depth 10,000 (LPUSH+RPOP pairs)", float(rate), "cycles/s"),
+                ("Disk after the churn (du -sb, apparent)", int(disk) / 1048576, "MiB"),
+                ("Disk after the churn (du -sk, allocated)", int(alloc) / 1048576, "MiB"),
+                ("Restart after the churn", float(t_restart), "s")):
+            add("churn", metric, label, eng, fsync, value, unit, count=int(cycles))
     return p.stdout.decode()
 
 
