@@ -23,8 +23,10 @@ here="$(cd "$(dirname "$0")" && pwd)"
 root="$(cd "$here/../.." && pwd)"
 cd "$root"
 
-BENCH_COMMAND=compat/bench/run.sh
-[ $# -eq 0 ] || BENCH_COMMAND+=$(printf ' %q' "$@")
+BENCH_COMMAND=compat/bench/run.sh  # as typed, for the report's header
+for a in "$@"; do
+  if [[ $a =~ [^A-Za-z0-9_./,=:-] ]]; then BENCH_COMMAND+=" '$a'"; else BENCH_COMMAND+=" $a"; fi
+done
 export BENCH_COMMAND
 mode=side
 pass=()
