@@ -25,6 +25,11 @@ ap.add_argument("--churn-seconds", type=float, default=float(os.environ.get("CHU
 ap.add_argument("--engines", default=os.environ.get("ENGINES", "fjall,sled"))
 ap.add_argument("--parts", default=os.environ.get("PARTS", "restart,churn"))
 ap.add_argument("--redis", default="redis-server")
+# Used by compat/bench/run.sh: the appendfsync modes of the restart part, a CSV of its rows,
+# and the idle pause after the churn.
+ap.add_argument("--fsyncs", default=os.environ.get("FSYNCS", "always"))
+ap.add_argument("--csv", default=os.environ.get("CSV", ""))
+ap.add_argument("--idle-seconds", type=float, default=float(os.environ.get("IDLE_SECONDS", 30)))
 args = ap.parse_args()
 ENGINES = args.engines.split(",")
 PARTS = args.parts.split(",")
@@ -112,8 +117,9 @@ def alloc(path):
     return int(subprocess.check_output(["du", "-sk", path]).split()[0]) * 1024
 
 
-def start(kind, d, fsync):
-    """Starts a server; returns (process, seconds until a PING got +PONG)."""
+def start(kind, d, fsync, expect=None):
+    """Starts a server; returns (process, seconds until a PING got +PONG and, with `expect`,
+    the queues hold that many jobs: a server that answers -LOADING or counts fewer is polled)."""
     global port
     port += 1
     if kind == "redis":
@@ -130,7 +136,7 @@ def start(kind, d, fsync):
         try:
             c = Conn(port)
             c.s.sendall(resp("PING"))
-            if c.reply() == "PONG":
+            if c.reply() == "PONG" and (expect is None or count_jobs(c, True) == expect):
                 t = time.monotonic() - t0
                 c.s.close()
                 return p, t
@@ -148,8 +154,12 @@ def stop(p, sig="TERM"):
     p.wait()
 
 
-def count_jobs(c):
-    return sum(c.cmd("LLEN", f"queue:{i}") for i in range(args.lists))
+def count_jobs(c, tolerant=False):
+    if not tolerant:
+        return sum(c.cmd("LLEN", f"queue:{i}") for i in range(args.lists))
+    c.s.sendall(b"".join(resp("LLEN", f"queue:{i}") for i in range(args.lists)))
+    rs = [c.reply() for _ in range(args.lists)]
+    return -1 if any(isinstance(r, RuntimeError) for r in rs) else sum(rs)
 
 
 def load_jobs(c):
@@ -174,7 +184,8 @@ def mib(b):
 
 def restart_part():
     rows = []
-    kinds = [(e, "always") for e in ENGINES] + [("redis", "always")]
+    fsyncs = args.fsyncs.split(",")
+    kinds = [(e, f) for f in fsyncs for e in ENGINES] + [("redis", f) for f in fsyncs]
     for kind, fsync in kinds:
         d = tempfile.mkdtemp(prefix=f"berth-disk-{kind}-")
         p, t_empty = start(kind, d, fsync)
@@ -184,13 +195,13 @@ def restart_part():
         c.s.close()
         stop(p)
         disk, disk_alloc = du(d), alloc(d)
-        p, t_term = start(kind, d, fsync)
+        p, t_term = start(kind, d, fsync, args.jobs)
         c = Conn(port)
         n1 = count_jobs(c)
         rss_restart = rss_kb(p.pid)
         c.s.close()
         stop(p, "KILL")
-        p, t_kill = start(kind, d, fsync)
+        p, t_kill = start(kind, d, fsync, args.jobs)
         c = Conn(port)
         n2 = count_jobs(c)
         c.s.close()
@@ -200,6 +211,10 @@ def restart_part():
         rows.append(f"| {name} | `{fsync}` | {args.jobs / t_load:,.0f} | {mib(disk)} / {mib(disk_alloc)} | "
                     f"{t_term:.2f} s | {t_kill:.2f} s | {mib(rss_loaded * 1024)} | "
                     f"{mib(rss_restart * 1024)} | {ok} |")
+        if args.csv:
+            with open(args.csv, "a") as f:
+                f.write(f"{kind},{fsync},{args.jobs},{args.jobs / t_load:.0f},{disk},{disk_alloc},"
+                        f"{t_term:.3f},{t_kill:.3f},{rss_loaded},{rss_restart},{int(n1 == n2 == args.jobs)}\n")
         print(f"# {kind}: empty start {t_empty:.3f} s, {os.listdir(d)}", file=sys.stderr)
         subprocess.run(["rm", "-rf", d])
     print(f"\n### Restart with {args.jobs:,} queued {args.size}-byte jobs "
@@ -252,8 +267,9 @@ def churn_part():
                     break
         el = time.monotonic() - t0
         assert c.cmd("LLEN", "churn") == args.depth
-        time.sleep(30)
-        rows.append(row("idle 30 s", ""))
+        end_apparent, end_alloc = du(d), alloc(d)
+        time.sleep(args.idle_seconds)
+        rows.append(row(f"idle {args.idle_seconds:g} s", ""))
         c.s.close()
         stop(p)
         rows.append(row("after SIGTERM", "", False))
@@ -263,6 +279,10 @@ def churn_part():
         c.s.close()
         stop(p)
         rows.append(row(f"after a restart ({t:.2f} s) and SIGTERM", "", False))
+        if args.csv:
+            with open(args.csv, "a") as f:
+                f.write(f"churn:{eng},everysec,{done},{done / el:.0f},{end_apparent},{end_alloc},{t:.3f},"
+                        f"{live}\n")
         print(f"\n### Churn, Berth {eng}, `everysec`: {done:,} cycles (LPUSH one, RPOP one; "
               f"{batch} pairs pipelined) in {el:.0f} s = {done / el:,.0f} cycles/s; "
               f"live data {args.depth:,} x {args.size} B = {live:,} B\n")

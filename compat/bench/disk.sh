@@ -4,6 +4,7 @@
 # engine, `everysec`). Prints Markdown tables. A benchmark: it asserts only that data comes back.
 # Usage: compat/bench/disk.sh [BERTH]   (default ./target/release/berth)
 # Knobs (environment): JOBS=1000000 CYCLES=10000000 CHURN_SECONDS=600 ENGINES=fjall,sled
+#                      FSYNCS=always (restart part) IDLE_SECONDS=30 CSV=file (restart rows)
 #                      PARTS=restart,churn
 set -eu
 here=$(cd "$(dirname "$0")" && pwd)
