@@ -21,11 +21,16 @@ impl Drop for TempDir {
 
 impl Server {
     fn start() -> Server {
+        Server::start_with(&[])
+    }
+
+    fn start_with(extra: &[&str]) -> Server {
         let port = free_port();
         let dir = std::env::temp_dir().join(format!("berth-it-{port}-{}", std::process::id()));
         std::fs::create_dir_all(&dir).unwrap();
         let child = Command::new(env!("CARGO_BIN_EXE_berth"))
             .args(["--port", &port.to_string(), "--dir", dir.to_str().unwrap()])
+            .args(extra)
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()
@@ -191,4 +196,33 @@ fn config_set_maxclients_applies_to_the_next_connection() {
     std::thread::sleep(Duration::from_millis(100));
     let mut fourth = server.connect();
     assert_eq!(fourth.cmd(&["PING"]), "+PONG\r\n");
+}
+
+/// CPU seconds (user + system) the process has used so far.
+fn cpu_seconds(pid: u32) -> f64 {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap();
+    let after_comm = &stat[stat.rfind(')').unwrap() + 2..];
+    let fields: Vec<&str> = after_comm.split_whitespace().collect();
+    // utime and stime are fields 14 and 15 of /proc/PID/stat, 12 and 13 after the comm.
+    let ticks: f64 = fields[11].parse::<f64>().unwrap() + fields[12].parse::<f64>().unwrap();
+    ticks / 100.0
+}
+
+#[test]
+fn an_idle_server_does_not_spin_under_any_appendfsync() {
+    // The committer once spun under `appendfsync no`: it waited for a timed sync that `no`
+    // never makes. An idle server must use next to no CPU in every mode.
+    for mode in ["no", "everysec", "always"] {
+        let server = Server::start_with(&["--appendfsync", mode]);
+        let mut c = server.connect();
+        assert_eq!(c.cmd(&["SET", "k", "v"]), "+OK\r\n");
+        std::thread::sleep(Duration::from_millis(1500));
+        let before = cpu_seconds(server.child.id());
+        std::thread::sleep(Duration::from_secs(2));
+        let used = cpu_seconds(server.child.id()) - before;
+        assert!(
+            used < 0.5,
+            "appendfsync {mode}: {used:.2} s of CPU in 2 s idle"
+        );
+    }
 }

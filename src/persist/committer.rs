@@ -267,7 +267,9 @@ pub fn run(store: Box<dyn Store>, rx: Receiver<WriteSet>, st: Arc<Status>, reope
         st.gc_pending.store(gc.len() as u64, Ordering::Relaxed);
         let wait = if !gc.is_empty() {
             Duration::from_millis(1)
-        } else if unsynced {
+        } else if unsynced && st.mode.load(Ordering::Relaxed) == EVERYSEC {
+            // The next timed sync is due. (Under `no` nothing is ever due: waiting for a sync
+            // that never comes would spin this loop.)
             Duration::from_millis(1000).saturating_sub(last_sync.elapsed())
         } else {
             Duration::from_millis(1000)
