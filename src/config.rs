@@ -527,25 +527,9 @@ fn rewrite_lines(name: &str, value: &str, kind: Kind) -> Vec<String> {
     }
 }
 
-/// Redis's sdscatrepr: a double-quoted string with `\\`, `\"`, `\n`, `\r`, `\t`, `\a`, `\b`
-/// escaped and other non-printable bytes as `\xHH`.
+/// Redis's sdscatrepr, as MONITOR and CLIENT LIST use it.
 fn repr(s: &str) -> String {
-    let mut out = String::from("\"");
-    for b in s.bytes() {
-        match b {
-            b'\\' => out.push_str("\\\\"),
-            b'"' => out.push_str("\\\""),
-            b'\n' => out.push_str("\\n"),
-            b'\r' => out.push_str("\\r"),
-            b'\t' => out.push_str("\\t"),
-            7 => out.push_str("\\a"),
-            8 => out.push_str("\\b"),
-            0x20..=0x7e => out.push(b as char),
-            _ => out.push_str(&format!("\\x{b:02x}")),
-        }
-    }
-    out.push('"');
-    out
+    crate::server::core::repr(s.as_bytes())
 }
 
 type LoglevelHook = Box<dyn Fn(&str) + Send + Sync>;
