@@ -226,3 +226,28 @@ fn an_idle_server_does_not_spin_under_any_appendfsync() {
         );
     }
 }
+
+/// CVE-2022-36021's pattern pinned the keyspace thread for good; Redis 7.0.15 answers at once.
+/// KEYS, SCAN MATCH and pattern subscriptions share the matcher.
+#[test]
+fn hostile_glob_patterns_answer_at_once() {
+    let server = Server::start_with(&["--appendonly", "no"]);
+    let mut c = server.connect();
+    let key = "a".repeat(40);
+    assert_eq!(c.cmd(&["SET", &key, "1"]), "+OK\r\n");
+    let pattern = format!("{}b", "a*".repeat(20));
+    let started = Instant::now();
+    assert_eq!(c.cmd(&["KEYS", &pattern]), "*0\r\n");
+    assert_eq!(
+        c.cmd(&["SCAN", "0", "MATCH", &pattern, "COUNT", "1000"]),
+        "*2\r\n$1\r\n0\r\n*0\r\n"
+    );
+    let mut sub = server.connect();
+    sub.cmd(&["PSUBSCRIBE", &pattern]);
+    assert_eq!(c.cmd(&["PUBLISH", &key, "x"]), ":0\r\n");
+    // A matcher that backtracks exponentially would take hours here; linear takes microseconds.
+    let elapsed = started.elapsed();
+    assert!(elapsed < Duration::from_secs(2), "took {elapsed:?}");
+    let mut other = server.connect();
+    assert_eq!(other.cmd(&["PING"]), "+PONG\r\n");
+}

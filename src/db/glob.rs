@@ -2,7 +2,8 @@
 
 /// A lone `*` matches everything, even the empty key: Redis's callers (KEYS, SCAN) short-cut it.
 pub fn glob_match(pattern: &[u8], string: &[u8], nocase: bool) -> bool {
-    pattern == b"*" || match_from(pattern, string, nocase, 0)
+    let mut give_up = false;
+    pattern == b"*" || match_from(pattern, string, nocase, 0, &mut give_up)
 }
 
 fn eq(a: u8, b: u8, nocase: bool) -> bool {
@@ -13,8 +14,11 @@ fn eq(a: u8, b: u8, nocase: bool) -> bool {
     }
 }
 
-fn match_from(mut p: &[u8], mut s: &[u8], nocase: bool, depth: usize) -> bool {
-    // Redis bounds recursion too (its matcher gives up past a nesting limit).
+/// `give_up` is Redis's `skipLongerMatches`: once the rest of the pattern after a `*` matches
+/// nowhere in the rest of the string, no earlier `*` can help by matching more, so every level
+/// stops at once. Without it `a*a*...*b` against a run of `a`s is exponential (CVE-2022-36021).
+fn match_from(mut p: &[u8], mut s: &[u8], nocase: bool, depth: usize, give_up: &mut bool) -> bool {
+    // Bounds the stack for patterns with thousands of `*` (Redis 7.2's nesting limit).
     if depth > 1000 {
         return false;
     }
@@ -28,11 +32,15 @@ fn match_from(mut p: &[u8], mut s: &[u8], nocase: bool, depth: usize) -> bool {
                     return true;
                 }
                 while !s.is_empty() {
-                    if match_from(&p[1..], s, nocase, depth + 1) {
+                    if match_from(&p[1..], s, nocase, depth + 1, give_up) {
                         return true;
+                    }
+                    if *give_up {
+                        return false;
                     }
                     s = &s[1..];
                 }
+                *give_up = true;
                 return false;
             }
             b'?' => s = &s[1..],
@@ -131,5 +139,21 @@ mod tests {
         assert!(!glob_match(b"a*", b"", false));
         assert!(glob_match(b"*", b"", false));
         assert!(glob_match(b"queue:*", b"queue:default", false));
+        assert!(glob_match(b"*a*b", b"xxaxxb", false));
+        assert!(!glob_match(b"*a*b", b"xxaxxc", false));
+        assert!(glob_match(b"a*b*c", b"abbbc", false));
+    }
+
+    /// The pattern from CVE-2022-36021: exponential without the early stop.
+    #[test]
+    fn hostile_pattern_is_linear() {
+        let key = vec![b'a'; 40];
+        let pattern = format!("{}b", "a*".repeat(20));
+        let started = std::time::Instant::now();
+        assert!(!glob_match(pattern.as_bytes(), &key, false));
+        let long_key = vec![b'a'; 100_000];
+        let long_pattern = format!("{}b", "a*".repeat(5000));
+        assert!(!glob_match(long_pattern.as_bytes(), &long_key, false));
+        assert!(started.elapsed() < std::time::Duration::from_secs(5));
     }
 }
