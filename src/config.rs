@@ -137,6 +137,13 @@ const PARAMS: &[(&str, &str, Kind)] = &[
     ("appendonly", "yes", Kind::Bool),
     ("bind", "127.0.0.1", Kind::Str),
     ("busy-reply-threshold", "5000", Kind::Int(0, LONG_MAX)),
+    // Berth's own: how often the redo log's net effect goes into the store (persist/checkpoint.rs).
+    ("checkpoint-interval", "10", Kind::Int(1, 86400)),
+    (
+        "checkpoint-log-size",
+        "67108864",
+        Kind::Memory(1024 * 1024, LONG_MAX),
+    ),
     ("daemonize", "no", Kind::Bool),
     ("databases", "16", Kind::Int(1, INT_MAX)),
     ("dbfilename", "dump.rdb", Kind::Str),

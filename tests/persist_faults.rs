@@ -227,7 +227,7 @@ fn disk_full_refuses_writes_keeps_reads_and_resumes() {
     );
     let info = w.cmd(&["INFO", "persistence"]).unwrap().text();
     assert!(info.contains("aof_last_write_status:ok"), "{info}");
-    assert!(info.contains("berth_store_recoveries:1"), "{info}");
+    assert!(info.contains("berth_log_recoveries:1"), "{info}");
     // Everything acknowledged survives a restart (and a SIGKILL).
     let mut s = s;
     let _ = s.child.kill();

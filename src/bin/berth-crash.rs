@@ -260,6 +260,11 @@ fn main() {
     let mut total_acked = 0;
     let mut failures = 0;
     for trial in 0..trials {
+        // Odd trials checkpoint every second, so kills also land during and between
+        // checkpoints; even ones (10 s) crash with everything since the start in the redo log.
+        let interval = if trial % 2 == 1 { "1" } else { "10" };
+        let mut extra = extra.to_vec();
+        extra.extend(["--checkpoint-interval", interval]);
         let mut server = Berth::start(&bin, &dir, &extra).expect("start berth");
         let stop = Arc::new(AtomicBool::new(false));
         let port = server.port;

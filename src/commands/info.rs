@@ -376,10 +376,33 @@ fn write_section(ctx: &mut Ctx, section: &str, out: &mut String) {
                 line!(out, "berth_durable_lsn:{}", ld(&st.durable_now));
                 line!(out, "berth_commit_batches:{}", ld(&st.batches));
                 line!(out, "berth_syncs:{}", ld(&st.syncs));
+                line!(out, "berth_log_bytes:{}", ld(&st.log_bytes));
+                line!(out, "berth_log_records:{}", ld(&st.log_records));
+                line!(out, "berth_checkpoint_lsn:{}", ld(&st.checkpoint_lsn));
+                line!(out, "berth_checkpoints:{}", ld(&st.checkpoints));
+                line!(
+                    out,
+                    "berth_checkpoint_records:{}",
+                    ld(&st.checkpoint_records)
+                );
+                line!(
+                    out,
+                    "berth_checkpoint_skipped_deletes:{}",
+                    ld(&st.checkpoint_skipped)
+                );
+                line!(out, "berth_last_checkpoint_ms:{}", ld(&st.checkpoint_ms));
+                line!(
+                    out,
+                    "berth_store_failing:{}",
+                    st.store_failing.load(std::sync::atomic::Ordering::Relaxed) as u8
+                );
+                line!(out, "berth_log_replayed_write_sets:{}", p.replayed);
                 line!(out, "berth_disk_bytes:{}", ld(&st.disk_size));
                 line!(out, "berth_reclaim_pending:{}", ld(&st.gc_pending));
-                line!(out, "berth_store_retries:{}", ld(&st.retries));
-                line!(out, "berth_store_recoveries:{}", ld(&st.recoveries));
+                line!(out, "berth_log_retries:{}", ld(&st.retries));
+                line!(out, "berth_log_recoveries:{}", ld(&st.recoveries));
+                line!(out, "berth_store_retries:{}", ld(&st.store_retries));
+                line!(out, "berth_store_recoveries:{}", ld(&st.store_recoveries));
                 line!(out, "berth_loaded_keys:{}", p.loaded_keys);
                 line!(out, "berth_load_expired_keys:{}", p.expired_at_load);
                 line!(out, "berth_load_time_ms:{}", p.load_ms);

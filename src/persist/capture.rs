@@ -89,6 +89,13 @@ impl World {
                 std::sync::atomic::Ordering::Relaxed,
             );
         }
+        let (every, size) = (
+            self.config.get_i64("checkpoint-interval").max(1) as u64 * 1000,
+            self.config.get_i64("checkpoint-log-size").max(1) as u64,
+        );
+        let relaxed = std::sync::atomic::Ordering::Relaxed;
+        p.status.checkpoint_interval_ms.store(every, relaxed);
+        p.status.checkpoint_log_size.store(size, relaxed);
         let dbs = &mut self.keyspace.dbs;
         let has_dead = dbs.iter().any(|d| !d.dead.is_empty());
         if p.events.is_empty() && !has_dead && !p.spaces_changed && !p.force_sync {

@@ -1,17 +1,21 @@
-//! The committer thread: takes write sets in LSN order, applies as many as are waiting in one
-//! atomic batch (group commit), syncs as `appendfsync` says, then publishes the durable LSN.
-//! Between batches it reclaims dead versions and spaces. It never touches the in-memory data.
+//! The committer thread: appends each write set to the redo log (`redo.rs`), as many as are
+//! waiting in one write (group commit), fdatasyncs as `appendfsync` says, then publishes the
+//! LSN whose replies may leave. It keeps the net effect of the write sets since the last
+//! checkpoint, one op per key, and hands it to the checkpointer thread (`checkpoint.rs`) every
+//! `checkpoint-interval` seconds or `checkpoint-log-size` bytes of log. It never touches the
+//! in-memory data, and never waits for the store.
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::HashMap;
+use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, AtomicU8, Ordering};
 use std::sync::mpsc::{Receiver, RecvTimeoutError};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use bytes::Bytes;
 use tokio::sync::watch;
 
-use super::record::{self, Meta, T_LIST};
+use super::checkpoint::{self, wait_or_give_up, Job, Reopen};
+use super::redo::{self, Segment};
 use super::store::{Op, Store};
 
 pub const ALWAYS: u8 = 0;
@@ -57,10 +61,13 @@ pub struct Status {
     pub give_up: AtomicBool,
     /// How long a stop waits for a failing store to recover (`shutdown-timeout`).
     pub grace_ms: AtomicU64,
-    /// Retries of a failing store so far (INFO berth_store_retries).
+    /// Retries of a failing log so far, and times it recovered (INFO berth_log_retries,
+    /// berth_log_recoveries).
     pub retries: AtomicU64,
-    /// Times the store recovered after failing (INFO berth_store_recoveries).
     pub recoveries: AtomicU64,
+    /// The same for the store behind checkpoints (INFO berth_store_*).
+    pub store_retries: AtomicU64,
+    pub store_recoveries: AtomicU64,
     pub error: Mutex<String>,
     /// Unix seconds of the last successful sync.
     pub last_sync: AtomicI64,
@@ -69,6 +76,24 @@ pub struct Status {
     pub gc_pending: AtomicU64,
     pub batches: AtomicU64,
     pub syncs: AtomicU64,
+    /// The store failed and the checkpointer is retrying (writes go on: the log has them).
+    pub store_failing: AtomicBool,
+    /// A checkpoint is in progress; the next one waits for it.
+    pub checkpoint_busy: AtomicBool,
+    /// The LSN the store is up to date with.
+    pub checkpoint_lsn: AtomicU64,
+    pub checkpoints: AtomicU64,
+    /// Records written to the store by checkpoints, and deletes skipped (never in the store).
+    pub checkpoint_records: AtomicU64,
+    pub checkpoint_skipped: AtomicU64,
+    /// How long the last checkpoint took.
+    pub checkpoint_ms: AtomicU64,
+    /// `checkpoint-interval` (ms) and `checkpoint-log-size` (bytes), set by the keyspace thread.
+    pub checkpoint_interval_ms: AtomicU64,
+    pub checkpoint_log_size: AtomicU64,
+    /// Bytes of log on disk, and of log written since the last checkpoint began.
+    pub log_bytes: AtomicU64,
+    pub log_records: AtomicU64,
 }
 
 impl Status {
@@ -82,6 +107,8 @@ impl Status {
             grace_ms: AtomicU64::new(10_000),
             retries: AtomicU64::new(0),
             recoveries: AtomicU64::new(0),
+            store_retries: AtomicU64::new(0),
+            store_recoveries: AtomicU64::new(0),
             error: Mutex::new(String::new()),
             last_sync: AtomicI64::new(crate::server::now_ms() / 1000),
             synced_lsn: AtomicU64::new(lsn),
@@ -89,7 +116,25 @@ impl Status {
             gc_pending: AtomicU64::new(0),
             batches: AtomicU64::new(0),
             syncs: AtomicU64::new(0),
+            store_failing: AtomicBool::new(false),
+            checkpoint_busy: AtomicBool::new(false),
+            checkpoint_lsn: AtomicU64::new(lsn),
+            checkpoints: AtomicU64::new(0),
+            checkpoint_records: AtomicU64::new(0),
+            checkpoint_skipped: AtomicU64::new(0),
+            checkpoint_ms: AtomicU64::new(0),
+            checkpoint_interval_ms: AtomicU64::new(10_000),
+            checkpoint_log_size: AtomicU64::new(64 << 20),
+            log_bytes: AtomicU64::new(0),
+            log_records: AtomicU64::new(0),
         }
+    }
+
+    /// Where the LSNs continue after a restart (the last one in the store or the log).
+    pub fn start_at(&self, lsn: u64) {
+        self.checkpoint_lsn.store(lsn, Ordering::Relaxed);
+        self.synced_lsn.store(lsn, Ordering::Relaxed);
+        self.publish(lsn);
     }
 
     fn publish(&self, lsn: u64) {
@@ -116,326 +161,268 @@ impl Status {
     }
 }
 
-/// Opens the store again (fjall after a failed journal write: it poisons itself).
-pub type Reopen = Box<dyn Fn() -> std::io::Result<Box<dyn Store>> + Send>;
-
-/// The store plus what it needs to survive I/O errors: the batches applied since the last
-/// successful sync, written again on retry, since a failed write or fsync may have lost them.
-///
-/// fjall poisons itself after a failed journal write or fsync, so each retry first drops the
-/// instance (its workers stop and its lock is released before the new one opens) and opens the
-/// store again, which recovers the journal up to its last complete batch; then every kept batch
-/// is written again, in order, and synced. Only then is MISCONF cleared and the LSN published.
-/// sled is retried in place (see `persist::open`).
-struct Engine {
-    store: Box<dyn Store>,
-    unsynced: Vec<Vec<Op>>,
+/// The log side of the committer: the segment being appended to, the segments written since
+/// the last checkpoint began, and what has not been synced yet.
+struct Log {
+    dir: PathBuf,
+    seg: Segment,
+    /// Earlier segments not yet handed to a checkpoint.
+    closed: Vec<PathBuf>,
+    /// Bytes of log written since the last checkpoint began.
+    since_checkpoint: u64,
+    /// Records written since the last successful sync. A failed write or fsync leaves the
+    /// file's state unknown (the kernel may drop the dirty pages), so recovery writes these
+    /// again into a new segment.
+    unsynced: Vec<u8>,
+    /// The last LSN written.
+    lsn: u64,
     st: Arc<Status>,
-    reopen: Option<Reopen>,
-    /// Set once the committer gave up (SHUTDOWN NOSAVE/FORCE, or SIGTERM past its grace):
-    /// nothing more is written.
+    /// Told to give up while failing: nothing more is written.
     stopped: bool,
 }
 
-impl Engine {
-    /// Applies a batch; on failure flags MISCONF and retries until it is in.
-    fn apply(&mut self, ops: Vec<Op>, keep: bool) {
+impl Log {
+    fn write(&mut self, buf: &[u8], lsn: u64) {
         if self.stopped {
             return;
         }
-        if let Err(e) = self.store.apply(&ops) {
+        self.unsynced.extend_from_slice(buf);
+        self.lsn = lsn;
+        self.since_checkpoint += buf.len() as u64;
+        self.st
+            .log_bytes
+            .fetch_add(buf.len() as u64, Ordering::Relaxed);
+        if let Err(e) = self.seg.write(buf) {
             self.st.fail("write", &e);
-            self.unsynced.push(ops);
             self.recover();
-        } else if keep {
-            self.unsynced.push(ops);
         }
     }
 
     fn sync(&mut self) {
-        if self.stopped {
+        if self.stopped || self.unsynced.is_empty() {
             return;
         }
-        if let Err(e) = self.store.sync() {
-            self.st.fail("sync", &e);
-            self.recover();
+        match self.seg.sync() {
+            Ok(()) => self.unsynced.clear(),
+            Err(e) => {
+                self.st.fail("fsync", &e);
+                self.recover();
+            }
         }
-        self.unsynced.clear();
+        self.st.syncs.fetch_add(1, Ordering::Relaxed);
+        self.st.synced_lsn.store(self.lsn, Ordering::Relaxed);
+        self.st
+            .last_sync
+            .store(crate::server::now_ms() / 1000, Ordering::Relaxed);
     }
 
-    /// Writes every batch not known to be durable again, then syncs; retries with a growing
-    /// pause until all of it succeeds, or until told to give up.
+    /// Opens the next segment; the current one joins those the next checkpoint covers.
+    fn rotate(&mut self) -> std::io::Result<()> {
+        let next = Segment::create(&self.dir, self.seg.number + 1)?;
+        let old = std::mem::replace(&mut self.seg, next);
+        self.closed.push(old.path());
+        Ok(())
+    }
+
+    /// After a failed write or sync: a new segment with every record not known to be durable,
+    /// synced, retried with a growing pause until it succeeds or the committer gives up.
     fn recover(&mut self) {
         let mut delay = 10;
-        let mut waited = 0;
         loop {
-            // Sleep in short steps so a give-up request is seen at once.
-            while waited < delay {
-                if self.st.give_up.load(Ordering::SeqCst) {
-                    self.stopped = true;
-                    tracing::warn!(
-                        "persistence: giving up on the failing store; {} batches that were \
-                         never acknowledged are not written",
-                        self.unsynced.len()
-                    );
-                    return;
-                }
-                std::thread::sleep(Duration::from_millis(5));
-                waited += 5;
+            if wait_or_give_up(&self.st.give_up, delay) {
+                self.stopped = true;
+                tracing::warn!(
+                    "persistence: giving up on the failing log; {} bytes of write sets that \
+                     were never acknowledged are not written",
+                    self.unsynced.len()
+                );
+                return;
             }
-            waited = 0;
             delay = (delay * 2).min(1000);
             self.st.retries.fetch_add(1, Ordering::Relaxed);
-            if let Some(reopen) = &self.reopen {
-                // Drop the poisoned instance first: the new one needs its lock and journal.
-                self.store = Box::new(Closed);
-                match reopen() {
-                    Ok(s) => self.store = s,
-                    Err(e) => {
-                        self.st.fail("reopen", &e);
-                        continue;
-                    }
+            let retried = self.rotate().and_then(|_| {
+                let unsynced = std::mem::take(&mut self.unsynced);
+                let done = self.seg.write(&unsynced).and_then(|_| self.seg.sync());
+                self.unsynced = unsynced;
+                done
+            });
+            match retried {
+                Ok(()) => {
+                    tracing::warn!("persistence: the log accepts writes again");
+                    self.unsynced.clear();
+                    self.st.recovered();
+                    return;
                 }
-            }
-            let mut ok = true;
-            for ops in &self.unsynced {
-                if let Err(e) = self.store.apply(ops) {
-                    self.st.fail("write", &e);
-                    ok = false;
-                    break;
-                }
-            }
-            if ok {
-                match self.store.sync() {
-                    Ok(()) => {
-                        tracing::warn!("persistence: the store accepts writes again");
-                        self.unsynced.clear();
-                        self.st.recovered();
-                        return;
-                    }
-                    Err(e) => self.st.fail("sync", &e),
-                }
+                Err(e) => self.st.fail("write", &e),
             }
         }
     }
 }
 
-/// The placeholder while a store is being reopened: every call fails.
-struct Closed;
-
-impl Store for Closed {
-    fn engine(&self) -> &'static str {
-        "closed"
-    }
-    fn apply(&mut self, _: &[Op]) -> std::io::Result<()> {
-        Err(std::io::Error::other("store closed"))
-    }
-    fn sync(&mut self) -> std::io::Result<()> {
-        Err(std::io::Error::other("store closed"))
-    }
-    fn get(&self, _: &[u8]) -> std::io::Result<Option<Vec<u8>>> {
-        Err(std::io::Error::other("store closed"))
-    }
-    fn for_each(&self, _: &mut dyn FnMut(&[u8], &[u8])) -> std::io::Result<()> {
-        Err(std::io::Error::other("store closed"))
-    }
-    fn keys_with_prefix(&self, _: &[u8], _: usize) -> std::io::Result<Vec<Vec<u8>>> {
-        Err(std::io::Error::other("store closed"))
-    }
-    fn disk_size(&self) -> u64 {
-        0
-    }
+/// The net effect of the write sets since the last checkpoint began.
+#[derive(Default)]
+struct Delta {
+    ops: HashMap<Vec<u8>, Option<Vec<u8>>>,
+    gc: Vec<Gc>,
 }
 
-pub fn run(store: Box<dyn Store>, rx: Receiver<WriteSet>, st: Arc<Status>, reopen: Option<Reopen>) {
-    let mut gc: VecDeque<Gc> = VecDeque::new();
-    let mut last_sync = Instant::now();
-    let mut unsynced = false;
-    st.disk_size.store(store.disk_size(), Ordering::Relaxed);
-    let mut eng = Engine {
-        store,
+/// Runs the committer; the checkpointer runs on a thread of its own, started here with the
+/// store. `next_segment` numbers the first segment this run opens.
+pub fn run(
+    store: Box<dyn Store>,
+    dir: PathBuf,
+    next_segment: u64,
+    rx: Receiver<WriteSet>,
+    st: Arc<Status>,
+    reopen: Option<Reopen>,
+) {
+    let (ckpt_tx, ckpt_rx) = std::sync::mpsc::channel::<Job>();
+    let ckpt_st = st.clone();
+    let checkpointer = std::thread::Builder::new()
+        .name("checkpointer".into())
+        .spawn(move || checkpoint::run(store, ckpt_rx, ckpt_st, reopen))
+        .expect("spawn the checkpointer");
+    let seg = loop {
+        match Segment::create(&dir, next_segment) {
+            Ok(seg) => break seg,
+            Err(e) => {
+                st.fail("create the log", &e);
+                if wait_or_give_up(&st.give_up, 500) {
+                    return;
+                }
+            }
+        }
+    };
+    if st.failing.swap(false, Ordering::SeqCst) {
+        st.recoveries.fetch_add(1, Ordering::Relaxed);
+    }
+    let mut log = Log {
+        dir,
+        seg,
+        closed: Vec::new(),
+        since_checkpoint: 0,
         unsynced: Vec::new(),
+        lsn: st.durable_now.load(Ordering::Acquire),
         st: st.clone(),
-        reopen,
         stopped: false,
     };
-    let mut last_size = Instant::now();
+    let mut delta = Delta::default();
+    let mut last_sync = Instant::now();
+    let mut last_checkpoint = Instant::now();
+    let mut want_checkpoint = false;
+    let mut buf = Vec::new();
     loop {
-        if eng.stopped {
-            break;
+        let mode = st.mode.load(Ordering::Relaxed);
+        let interval = Duration::from_millis(st.checkpoint_interval_ms.load(Ordering::Relaxed));
+        let mut wait = interval
+            .saturating_sub(last_checkpoint.elapsed())
+            .max(Duration::from_millis(10));
+        if !log.unsynced.is_empty() && mode == EVERYSEC {
+            wait = wait.min(Duration::from_millis(1000).saturating_sub(last_sync.elapsed()));
         }
-        st.gc_pending.store(gc.len() as u64, Ordering::Relaxed);
-        let wait = if !gc.is_empty() {
-            Duration::from_millis(1)
-        } else if unsynced && st.mode.load(Ordering::Relaxed) == EVERYSEC {
-            // The next timed sync is due. (Under `no` nothing is ever due: waiting for a sync
-            // that never comes would spin this loop.)
-            Duration::from_millis(1000).saturating_sub(last_sync.elapsed())
-        } else {
-            Duration::from_millis(1000)
-        };
         let first = match rx.recv_timeout(wait) {
             Ok(ws) => Some(ws),
             Err(RecvTimeoutError::Timeout) => None,
             Err(RecvTimeoutError::Disconnected) => break,
         };
-        let mode = st.mode.load(Ordering::Relaxed);
         if let Some(first) = first {
-            let mut sets = vec![first];
-            let mut n_ops = sets[0].ops.len();
-            while n_ops < 100_000 {
-                match rx.try_recv() {
-                    Ok(ws) => {
-                        n_ops += ws.ops.len();
-                        sets.push(ws);
-                    }
-                    Err(_) => break,
-                }
-            }
-            let lsn = sets.last().expect("one").lsn;
-            let force = sets.iter().any(|s| s.sync);
-            let ops = merge(&mut sets, &mut gc);
-            // Under `no` nothing is promised across an OS crash, so nothing is kept to replay.
-            eng.apply(ops, mode != NO);
+            let (lsn, force) = append_group(first, &rx, &mut log, &mut delta, &mut buf);
             st.batches.fetch_add(1, Ordering::Relaxed);
-            unsynced = true;
-            if mode == ALWAYS || force || (mode == EVERYSEC && last_sync.elapsed().as_secs() >= 1) {
-                sync(&mut eng, &st, lsn);
+            let due = match mode {
+                ALWAYS => true,
+                EVERYSEC => last_sync.elapsed().as_secs() >= 1,
+                // Under `no` the OS decides; a bound keeps the retry buffer small.
+                _ => log.unsynced.len() > 64 << 20,
+            };
+            if due || force {
+                log.sync();
                 last_sync = Instant::now();
-                unsynced = false;
             }
-            if eng.stopped {
+            if log.stopped {
                 break;
             }
             st.publish(lsn);
-            continue;
-        }
-        if unsynced && mode == EVERYSEC && last_sync.elapsed().as_millis() >= 1000 {
-            let lsn = st.durable_now.load(Ordering::Acquire);
-            sync(&mut eng, &st, lsn);
+            want_checkpoint |= force;
+        } else if !log.unsynced.is_empty()
+            && mode == EVERYSEC
+            && last_sync.elapsed().as_millis() >= 1000
+        {
+            log.sync();
             last_sync = Instant::now();
-            unsynced = false;
         }
-        if let Some(item) = gc.pop_front() {
-            let ops = reclaim(&*eng.store, item, &mut gc);
-            if !ops.is_empty() {
-                eng.apply(ops, false);
-                unsynced = true;
+        let size = st.checkpoint_log_size.load(Ordering::Relaxed);
+        if (want_checkpoint
+            || last_checkpoint.elapsed() >= interval
+            || log.since_checkpoint >= size)
+            && !st.checkpoint_busy.load(Ordering::Acquire)
+        {
+            if start_checkpoint(&mut log, &mut delta, &ckpt_tx) {
+                want_checkpoint = false;
             }
-        }
-        if last_size.elapsed().as_secs() >= 5 {
-            st.disk_size.store(eng.store.disk_size(), Ordering::Relaxed);
-            last_size = Instant::now();
+            last_checkpoint = Instant::now();
         }
     }
-    if eng.stopped {
-        tracing::warn!("persistence: committer stopped with the store failing");
-        return;
+    if !log.stopped {
+        // A clean stop leaves the store up to date, so the next start replays nothing.
+        log.sync();
+        start_checkpoint(&mut log, &mut delta, &ckpt_tx);
     }
-    // Finish reclaiming before stopping, so a clean restart finds no garbage.
-    while let Some(item) = gc.pop_front() {
-        if eng.stopped {
-            break;
-        }
-        let ops = reclaim(&*eng.store, item, &mut gc);
-        if !ops.is_empty() {
-            eng.apply(ops, false);
-        }
+    drop(ckpt_tx);
+    let _ = checkpointer.join();
+    if log.stopped {
+        tracing::warn!("persistence: committer stopped with the log failing");
     }
-    eng.sync();
-    let lsn = st.durable_now.load(Ordering::Acquire);
-    st.synced_lsn.store(lsn, Ordering::Relaxed);
-    tracing::info!("persistence: store synced and closed");
 }
 
-fn sync(eng: &mut Engine, st: &Status, lsn: u64) {
-    eng.sync();
-    st.syncs.fetch_add(1, Ordering::Relaxed);
-    st.synced_lsn.store(lsn, Ordering::Relaxed);
-    st.last_sync
-        .store(crate::server::now_ms() / 1000, Ordering::Relaxed);
-}
-
-/// One batch from many write sets: a key written twice keeps its last write.
-fn merge(sets: &mut [WriteSet], gc: &mut VecDeque<Gc>) -> Vec<Op> {
-    if sets.len() == 1 {
-        gc.extend(sets[0].gc.drain(..));
-        return std::mem::take(&mut sets[0].ops);
-    }
-    let mut at: HashMap<Vec<u8>, usize> = HashMap::new();
-    let mut out: Vec<Op> = Vec::new();
-    for s in sets.iter_mut() {
-        gc.extend(s.gc.drain(..));
-        for (k, v) in s.ops.drain(..) {
-            match at.get(&k) {
-                Some(&i) => out[i].1 = v,
-                None => {
-                    at.insert(k.clone(), out.len());
-                    out.push((k, v));
-                }
-            }
+/// Appends the first write set and every one waiting behind it as one write; returns the last
+/// LSN and whether one asked for a sync (SAVE, BGSAVE, BGREWRITEAOF).
+fn append_group(
+    first: WriteSet,
+    rx: &Receiver<WriteSet>,
+    log: &mut Log,
+    delta: &mut Delta,
+    buf: &mut Vec<u8>,
+) -> (u64, bool) {
+    buf.clear();
+    let mut next = Some(first);
+    let (mut lsn, mut force, mut records) = (0, false, 0);
+    while let Some(ws) = next.take() {
+        redo::encode(buf, ws.lsn, &ws.ops);
+        lsn = ws.lsn;
+        force |= ws.sync;
+        records += 1;
+        delta.ops.extend(ws.ops);
+        delta.gc.extend(ws.gc);
+        if buf.len() < 16 << 20 {
+            next = rx.try_recv().ok();
         }
     }
-    out
+    log.st.log_records.fetch_add(records, Ordering::Relaxed);
+    log.write(buf, lsn);
+    (lsn, force)
 }
 
-const CHUNK: usize = 2048;
-
-/// A chunk of deletes for one reclaim item; what remains goes back on the queue.
-fn reclaim(store: &dyn Store, item: Gc, gc: &mut VecDeque<Gc>) -> Vec<Op> {
-    let mut ops = Vec::new();
-    match item {
-        Gc::Range(v, lo, hi) => {
-            let end = hi.min(lo + CHUNK as i64);
-            for i in lo..end {
-                ops.push((record::list_elem_key(v, i), None));
-            }
-            if end < hi {
-                gc.push_front(Gc::Range(v, end, hi));
-            }
-        }
-        Gc::Version(v) => match store.keys_with_prefix(&record::elem_prefix(v), CHUNK) {
-            Ok(keys) => {
-                let more = keys.len() == CHUNK;
-                ops.extend(keys.into_iter().map(|k| (k, None)));
-                if more {
-                    gc.push_front(Gc::Version(v));
-                }
-            }
-            Err(e) => {
-                tracing::warn!("persistence: reclaim scan failed: {e}");
-                gc.push_back(Gc::Version(v));
-            }
-        },
-        Gc::Space(s) => match store.keys_with_prefix(&record::meta_prefix(s), CHUNK) {
-            Ok(keys) => {
-                let more = keys.len() == CHUNK;
-                for k in keys {
-                    if let Ok(Some(m)) = store.get(&k).map(|v| v.and_then(|v| Meta::decode(&v))) {
-                        if m.kind == T_LIST {
-                            gc.push_back(Gc::Range(m.version, m.a, m.b));
-                        } else if m.kind != record::T_STR {
-                            gc.push_back(Gc::Version(m.version));
-                        }
-                    }
-                    ops.push((k, None));
-                }
-                if more {
-                    gc.push_front(Gc::Space(s));
-                }
-            }
-            Err(e) => {
-                tracing::warn!("persistence: reclaim scan failed: {e}");
-                gc.push_back(Gc::Space(s));
-            }
-        },
+/// Hands the delta so far to the checkpointer and starts a new segment for what follows.
+fn start_checkpoint(log: &mut Log, delta: &mut Delta, tx: &std::sync::mpsc::Sender<Job>) -> bool {
+    if log.since_checkpoint == 0 && delta.gc.is_empty() {
+        return true;
     }
-    ops
+    // Synced first: a failed write after this point rewrites only records of the new segment.
+    log.sync();
+    if let Err(e) = log.rotate() {
+        tracing::warn!("redo log: cannot open a new segment ({e}); the checkpoint waits");
+        return false;
+    }
+    let job = Job {
+        ops: std::mem::take(&mut delta.ops),
+        lsn: log.lsn,
+        segments: std::mem::take(&mut log.closed),
+        gc: std::mem::take(&mut delta.gc),
+    };
+    log.since_checkpoint = 0;
+    log.st.checkpoint_busy.store(true, Ordering::Release);
+    tx.send(job).is_ok()
 }
 
 /// Members of a dead value known in memory, as deletes (small values, inline in the batch).
-pub fn member_deletes(version: u64, members: &[Bytes], ops: &mut Vec<Op>) {
-    for m in members {
-        ops.push((record::elem_key(version, m), None));
-    }
-}
+pub use checkpoint::member_deletes;

@@ -10,7 +10,7 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use super::store::Store;
-use super::{committer, load, CommitterSlot, Persist, Status};
+use super::{checkpoint, committer, load, redo, CommitterSlot, Persist, Status};
 use crate::commands::table::{self, Resolved};
 use crate::commands::{Command, Flags};
 use crate::db::Keyspace;
@@ -40,6 +40,10 @@ pub struct Loaded {
     store: Box<dyn Store>,
     keyspace: Keyspace,
     loaded: load::Loaded,
+    /// The LSN the store is up to date with, after the log tail was replayed into it.
+    lsn: u64,
+    next_segment: u64,
+    replayed: u64,
 }
 
 /// Starts the loader thread; the world answers LOADING until it has taken the data.
@@ -111,6 +115,7 @@ fn run(
         )
     })?;
     total.store(store.disk_size(), Ordering::Relaxed);
+    let replay = replay_log(&mut *store, dir)?;
     let mut keyspace = Keyspace::new(ndb);
     let now = crate::server::now_ms();
     let loaded = load::load(&*store, &mut keyspace, now, progress).map_err(|e| {
@@ -132,7 +137,57 @@ fn run(
         store,
         keyspace,
         loaded,
+        lsn: replay.last_lsn,
+        next_segment: replay.next_segment,
+        replayed: replay.records,
     })
+}
+
+/// Startup = store + log tail: the write sets logged after the store's checkpoint go into the
+/// store (coalesced by key, the checkpoint LSN with the last batch), the store is synced, and
+/// then the segments are deleted. A crash anywhere here replays the same tail again.
+fn replay_log(store: &mut dyn Store, dir: &std::path::Path) -> Result<redo::Replay, String> {
+    let damaged = |e: String| {
+        format!(
+            "{e}. Berth will not start over a dataset it cannot read: restore the directory \
+             from a backup, or move it aside to start empty"
+        )
+    };
+    let checkpoint = checkpoint::checkpoint_lsn(store)
+        .map_err(|e| damaged(format!("cannot read {}: {e}", dir.display())))?;
+    // A store of another format is refused by `load`, before anything is written to it.
+    let format = store.get(super::record::FORMAT_KEY).ok().flatten();
+    if format.is_some_and(|f| f != super::record::FORMAT) {
+        return Ok(redo::Replay::empty(checkpoint));
+    }
+    let replay = redo::replay(dir, checkpoint).map_err(damaged)?;
+    if replay.records > 0 {
+        let started = Instant::now();
+        let mut ops = replay.ops.clone();
+        ops.push(checkpoint::checkpoint_op(replay.last_lsn));
+        for chunk in ops.chunks(8192) {
+            store
+                .apply(chunk)
+                .map_err(|e| format!("cannot write to the store: {e}"))?;
+        }
+        store
+            .sync()
+            .map_err(|e| format!("cannot sync the store: {e}"))?;
+        tracing::info!(
+            "redo log: replayed {} write sets ({} records) after checkpoint {} in {} ms",
+            replay.records,
+            replay.ops.len(),
+            checkpoint,
+            started.elapsed().as_millis()
+        );
+    }
+    for path in &replay.segments {
+        std::fs::remove_file(path).map_err(|e| format!("cannot delete {}: {e}", path.display()))?;
+    }
+    if !replay.segments.is_empty() {
+        let _ = redo::sync_dir(&redo::log_dir(dir));
+    }
+    Ok(replay)
 }
 
 /// Whether a command is refused while loading: Redis's rule, commands without the `loading`
@@ -185,18 +240,23 @@ impl World {
             store,
             keyspace,
             loaded,
+            lsn,
+            next_segment,
+            replayed,
         } = done;
         self.keyspace = keyspace;
         let load_ms = l.started.elapsed().as_millis() as u64;
         let (tx, rx) = std::sync::mpsc::channel();
         let st = l.status.clone();
-        let reopen: Option<committer::Reopen> = (l.engine == "fjall").then(|| {
+        st.start_at(lsn);
+        let reopen: Option<checkpoint::Reopen> = (l.engine == "fjall").then(|| {
             let dir = l.dir.clone();
-            Box::new(move || super::store::open("fjall", &dir)) as committer::Reopen
+            Box::new(move || super::store::open("fjall", &dir)) as checkpoint::Reopen
         });
+        let dir = l.dir.clone();
         let thread = std::thread::Builder::new()
             .name("committer".into())
-            .spawn(move || committer::run(store, rx, st, reopen))
+            .spawn(move || committer::run(store, dir, next_segment, rx, st, reopen))
             .expect("spawn the committer");
         *l.slot.lock().expect("lock") = Some(thread);
         self.persist = Some(Box::new(Persist {
@@ -204,7 +264,8 @@ impl World {
             status: l.status.clone(),
             spaces: loaded.spaces,
             next_id: loaded.next_id,
-            lsn: 0,
+            lsn,
+            replayed,
             events: Vec::new(),
             dead_spaces: Vec::new(),
             spaces_changed: false,

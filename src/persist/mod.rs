@@ -8,11 +8,13 @@
 //! the background while clients get -LOADING (`loading.rs`, `load.rs`).
 
 pub mod capture;
+pub mod checkpoint;
 pub mod committer;
 pub mod faults;
 pub mod load;
 pub mod loading;
 pub mod record;
+pub mod redo;
 pub mod store;
 pub mod stream_records;
 pub mod testkit;
@@ -36,6 +38,8 @@ pub struct Persist {
     pub next_id: u64,
     /// LSN of the last write set handed to the committer.
     pub lsn: u64,
+    /// Write sets replayed from the redo log at startup.
+    pub replayed: u64,
     /// (space, key) touched since the last commit, in order.
     pub events: Vec<(u64, Bytes)>,
     pub dead_spaces: Vec<u64>,
@@ -162,7 +166,8 @@ pub fn close(slot: &CommitterSlot, st: &Status) {
                 return;
             }
         }
-        if st.failing.load(Ordering::SeqCst) && !st.give_up.load(Ordering::SeqCst) {
+        let failing = st.failing.load(Ordering::SeqCst) || st.store_failing.load(Ordering::SeqCst);
+        if failing && !st.give_up.load(Ordering::SeqCst) {
             let e = st.error.lock().expect("lock").clone();
             if !warned {
                 tracing::warn!(

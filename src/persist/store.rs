@@ -13,6 +13,7 @@ pub trait Store: Send {
     /// Makes everything applied so far durable.
     fn sync(&mut self) -> io::Result<()>;
     fn get(&self, key: &[u8]) -> io::Result<Option<Vec<u8>>>;
+    fn contains(&self, key: &[u8]) -> io::Result<bool>;
     /// Every record in key order.
     fn for_each(&self, f: &mut dyn FnMut(&[u8], &[u8])) -> io::Result<()>;
     /// Up to `limit` keys under `prefix` (background reclaim only: never on the hot path).
@@ -89,6 +90,10 @@ impl Store for FjallStore {
         Ok(self.ks.get(key).map_err(err)?.map(|v| v.to_vec()))
     }
 
+    fn contains(&self, key: &[u8]) -> io::Result<bool> {
+        self.ks.contains_key(key).map_err(err)
+    }
+
     fn for_each(&self, f: &mut dyn FnMut(&[u8], &[u8])) -> io::Result<()> {
         for g in self.ks.iter() {
             let (k, v) = g.into_inner().map_err(err)?;
@@ -147,6 +152,10 @@ impl Store for SledStore {
 
     fn get(&self, key: &[u8]) -> io::Result<Option<Vec<u8>>> {
         Ok(self.db.get(key).map_err(err)?.map(|v| v.to_vec()))
+    }
+
+    fn contains(&self, key: &[u8]) -> io::Result<bool> {
+        self.db.contains_key(key).map_err(err)
     }
 
     fn for_each(&self, f: &mut dyn FnMut(&[u8], &[u8])) -> io::Result<()> {
