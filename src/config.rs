@@ -60,6 +60,14 @@ pub struct Args {
     /// (+PONG, or -NOAUTH when a password is set), 1 otherwise. For container health checks.
     #[arg(long)]
     pub healthcheck: bool,
+    /// Do not serve: check the redo log in `<dir>/log` and report each segment; exit 1 if a
+    /// segment is damaged in the middle (Berth then refuses to start). With `--fix`, cut such
+    /// a segment at its first bad record, as `redis-check-aof --fix` does.
+    #[arg(long)]
+    pub check_log: bool,
+    /// With --check-log: cut damaged segments.
+    #[arg(long)]
+    pub fix: bool,
     /// Any other directive given as `--name value ...` (as redis-server takes them), in order.
     #[arg(skip)]
     pub extra: Vec<(String, String)>,

@@ -28,6 +28,16 @@ fn main() {
     if args.healthcheck {
         std::process::exit(healthcheck(&config));
     }
+    if args.check_log {
+        let dir = std::path::Path::new(config.get("dir"));
+        match berth::persist::redo::check(dir, args.fix) {
+            Ok(ok) => std::process::exit(if ok { 0 } else { 1 }),
+            Err(e) => {
+                eprintln!("berth: cannot check the log in {}: {e}", dir.display());
+                std::process::exit(1);
+            }
+        }
+    }
     if let Err(e) = init_logging(config.get("loglevel"), config.get("logfile")) {
         eprintln!("berth: {e}");
         std::process::exit(1);
@@ -81,6 +91,7 @@ fn run_keyspace(config: Config) {
             core: core_tx.clone(),
             next_id: AtomicU64::new(1),
             limits,
+            releases: berth::server::net::Releases::new(durable.is_some()),
             durable,
             listener_fds: listeners.iter().map(|l| l.as_raw_fd()).collect(),
         });
@@ -91,6 +102,7 @@ fn run_keyspace(config: Config) {
         for listener in listeners {
             tokio::task::spawn_local(serve(listener, shared.clone()));
         }
+        tokio::task::spawn_local(berth::server::net::release_held(shared.clone()));
         tokio::task::spawn_local(async move {
             wait_for_signal().await;
             tracing::info!("received signal, shutting down");

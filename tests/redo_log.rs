@@ -239,3 +239,45 @@ fn checkpoint_directives_apply_at_runtime() {
         std::thread::sleep(Duration::from_millis(50));
     }
 }
+
+#[test]
+fn damage_in_the_middle_is_refused_until_check_log_fix_cuts_it() {
+    let dir = Dir::new("damaged");
+    let mut s = Berth::start(BIN, &dir.0, &NO_TIMED_CHECKPOINTS).unwrap();
+    let mut c = Conn::connect(s.port).unwrap();
+    for i in 0..20 {
+        cmd(&mut c, &["SET", &format!("k{i}"), &format!("v{i}")]);
+    }
+    s.kill9();
+    let last = segments(&dir.0).pop().unwrap();
+    let mut bytes = std::fs::read(&last).unwrap();
+    let middle = bytes.len() / 2;
+    bytes[middle] ^= 0xff;
+    std::fs::write(&last, &bytes).unwrap();
+    let run = |extra: &[&str]| {
+        std::process::Command::new(BIN)
+            .args(["--port", "0", "--dir", &dir.0, "--loglevel", "warning"])
+            .args(extra)
+            .output()
+            .unwrap()
+    };
+    let out = run(&[]);
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains(&last.display().to_string()) && err.contains("damaged at offset"),
+        "{err}"
+    );
+    assert!(err.contains("--check-log"), "{err}");
+    let check = run(&["--check-log"]);
+    assert_eq!(check.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&check.stdout).contains("DAMAGED"));
+    assert!(run(&["--check-log", "--fix"]).status.success());
+    assert!(run(&["--check-log"]).status.success());
+    // The write sets before the damage are served; those after it are gone.
+    let s = Berth::start(BIN, &dir.0, &NO_TIMED_CHECKPOINTS).unwrap();
+    let mut c = Conn::connect(s.port).unwrap();
+    let n = c.cmd(&["DBSIZE"]).unwrap().int();
+    assert!((1..20).contains(&n), "{n}");
+    assert_eq!(c.cmd(&["GET", "k0"]).unwrap().text(), "v0");
+}

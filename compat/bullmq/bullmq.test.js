@@ -39,6 +39,25 @@ test('add, process and return values; job counts', async () => {
   assert.equal(await job.getState(), 'completed');
 });
 
+// From BullMQ's own suite: the listener is attached only after queue.add resolves, so the
+// producer's reply must reach the process before the worker's moveToActive reply. Under group
+// commit both turns become durable together; replies must still leave in turn order.
+test('the active event is seen after queue.add resolves (replies in turn order)', async () => {
+  for (let round = 0; round < 5; round++) {
+    const name = qname();
+    const q = queue(name);
+    const w = worker(name, async () => {});
+    await w.waitUntilReady();
+    await q.add('test', { round });
+    const prev = await new Promise((resolve, reject) => {
+      const timer = setTimeout(() => reject(new Error(`round ${round}: no active event`)), 5000);
+      w.once('active', (job, prev) => { clearTimeout(timer); resolve(prev); });
+    });
+    assert.equal(prev, 'waiting');
+    await w.close();
+  }
+});
+
 test('delayed, prioritized and LIFO jobs run in the right order', async () => {
   const name = qname();
   const q = queue(name);

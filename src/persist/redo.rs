@@ -100,6 +100,16 @@ pub fn decode_all(bytes: &[u8]) -> (Vec<Record>, usize) {
     (out, bytes.len() - at)
 }
 
+/// Where the first bad bytes at `at` are damage rather than a torn tail: an intact record
+/// follows them. A crash cuts only the end of a segment (an append in progress, or zeros the
+/// file system had not yet filled), so an intact record after the bad bytes means the log was
+/// damaged in the middle, as `redis-check-aof` tells a truncated AOF from a corrupt one.
+pub fn damaged_at(bytes: &[u8], at: usize) -> Option<usize> {
+    ((at + 1)..bytes.len())
+        .any(|i| decode_one(&bytes[i..]).is_some_and(|(r, _)| !r.ops.is_empty() || r.lsn != 0))
+        .then_some(at)
+}
+
 fn decode_one(b: &[u8]) -> Option<(Record, usize)> {
     let len = u64::from_le_bytes(b.get(..8)?.try_into().ok()?);
     let crc = u32::from_le_bytes(b.get(8..HEADER)?.try_into().ok()?);
@@ -181,6 +191,17 @@ pub fn replay(dir: &Path, checkpoint: u64) -> Result<Replay, String> {
     for (_, path) in &segs {
         let bytes = fs::read(path).map_err(|e| format!("cannot read {}: {e}", path.display()))?;
         let (records, torn) = decode_all(&bytes);
+        if let Some(at) = damaged_at(&bytes, bytes.len() - torn) {
+            return Err(format!(
+                "the redo log segment {} is damaged at offset {at} (of {}): intact write sets \
+                 follow bytes that are not one. `berth --check-log --dir {} --fix` cuts the \
+                 segment there (the write sets after it are lost), or restore the directory \
+                 from a backup",
+                path.display(),
+                bytes.len(),
+                dir.display()
+            ));
+        }
         if torn > 0 {
             tracing::warn!(
                 "redo log: {} ends with {torn} bytes that are not a whole record (a write cut \
@@ -260,6 +281,53 @@ impl Segment {
     }
 }
 
+/// `berth --check-log [--fix]`: reports each segment of `<dir>/log`; with `fix`, cuts a
+/// damaged segment at its first bad record. Returns whether the log is usable as it is now.
+pub fn check(dir: &Path, fix: bool) -> io::Result<bool> {
+    let mut ok = true;
+    let segs = segments(dir)?;
+    if segs.is_empty() {
+        println!("{}: no redo log segments", log_dir(dir).display());
+    }
+    for (_, path) in segs {
+        let bytes = fs::read(&path)?;
+        let (records, torn) = decode_all(&bytes);
+        let good = bytes.len() - torn;
+        let lsns = match (records.first(), records.last()) {
+            (Some(a), Some(b)) => format!("write sets {}..{}", a.lsn, b.lsn),
+            _ => "no write sets".into(),
+        };
+        match damaged_at(&bytes, good) {
+            Some(at) if fix => {
+                OpenOptions::new()
+                    .write(true)
+                    .open(&path)?
+                    .set_len(at as u64)?;
+                println!(
+                    "{}: {lsns}; DAMAGED at offset {at}: cut there ({} bytes dropped)",
+                    path.display(),
+                    bytes.len() - at
+                );
+            }
+            Some(at) => {
+                ok = false;
+                println!(
+                    "{}: {lsns}; DAMAGED at offset {at} of {}: run again with --fix to cut it \
+                     there (the write sets after it are lost)",
+                    path.display(),
+                    bytes.len()
+                );
+            }
+            None if torn > 0 => println!(
+                "{}: {lsns}; torn tail of {torn} bytes (dropped at startup, as a crash leaves it)",
+                path.display()
+            ),
+            None => println!("{}: {lsns}; ok", path.display()),
+        }
+    }
+    Ok(ok)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -321,6 +389,19 @@ mod tests {
         );
         let err = replay(&dir, 2).err().unwrap();
         assert!(err.contains("write set 3 is missing"), "{err}");
+        // A flipped byte in the middle of a segment is damage, not a torn tail.
+        let first = segment_path(&dir, 1);
+        let mut bytes = fs::read(&first).unwrap();
+        bytes[HEADER + 2] ^= 1;
+        fs::write(&first, &bytes).unwrap();
+        let err = replay(&dir, 4).err().unwrap();
+        assert!(err.contains("damaged at offset 0"), "{err}");
+        assert!(!check(&dir, false).unwrap());
+        assert!(check(&dir, true).unwrap());
+        assert_eq!(fs::metadata(&first).unwrap().len(), 0);
+        // Cut, the log replays from what is left (the second segment repeats 7 and has 8).
+        assert!(replay(&dir, 4).is_err(), "5 and 6 are gone: a gap");
+        assert_eq!(replay(&dir, 6).unwrap().last_lsn, 8);
         let _ = fs::remove_dir_all(&dir);
     }
 }

@@ -402,6 +402,9 @@ impl World {
                         .is_some_and(|p| p.must_hold(id, &c.out))
                     {
                         c.sender.send(Out::Hold(lsn));
+                        if let Some(net) = &self.net {
+                            net.releases.hold(lsn, &c.sender);
+                        }
                     }
                 }
                 c.flush();

@@ -3,7 +3,7 @@
 //! task, and writes back what the core queued on its [`Conn`]. Every handoff is a wakeup on the
 //! same thread, never a thread switch.
 
-use std::cell::RefCell;
+use std::cell::{Cell, RefCell};
 use std::collections::VecDeque;
 use std::os::fd::{AsRawFd, RawFd};
 use std::rc::Rc;
@@ -23,8 +23,74 @@ pub struct Shared {
     pub limits: Limits,
     /// The durable LSN published by the committer (None without persistence).
     pub durable: Option<watch::Receiver<u64>>,
+    /// Held replies, released in turn order as the durable LSN advances.
+    pub releases: Releases,
     /// The listening sockets, for accepts during a busy script.
     pub listener_fds: Vec<RawFd>,
+}
+
+/// Replies held for durability, in the order their turns ran. One task releases them as the
+/// committer publishes, writing each connection's reply itself in that order: a group commit
+/// that makes several turns durable at once must not let a later turn's reply (a worker's
+/// moveToActive) reach its client before an earlier one's (the producer's add), as Redis writes
+/// each reply in the loop iteration that produced it.
+pub struct Releases {
+    released: Cell<u64>,
+    held: RefCell<VecDeque<(u64, Rc<Conn>)>>,
+}
+
+impl Releases {
+    pub fn new(persistent: bool) -> Releases {
+        Releases {
+            released: Cell::new(if persistent { 0 } else { u64::MAX }),
+            held: RefCell::new(VecDeque::new()),
+        }
+    }
+
+    /// The LSN up to which held replies may leave.
+    pub fn released(&self) -> u64 {
+        self.released.get()
+    }
+
+    /// `conn` holds output until write set `lsn` is durable (called in turn order).
+    pub fn hold(&self, lsn: u64, conn: &Rc<Conn>) {
+        self.held.borrow_mut().push_back((lsn, conn.clone()));
+    }
+
+    /// Writes the held replies of every turn up to `durable`, oldest first; what a socket does
+    /// not take now its task writes later.
+    fn release(&self, durable: u64) {
+        self.released.set(durable);
+        loop {
+            let next = {
+                let mut held = self.held.borrow_mut();
+                match held.front() {
+                    Some((lsn, _)) if *lsn <= durable => held.pop_front(),
+                    _ => None,
+                }
+            };
+            let Some((_, conn)) = next else {
+                break;
+            };
+            conn.write_now(durable);
+            conn.wake.notify_one();
+        }
+    }
+}
+
+/// Releases held replies as the committer publishes; everything once it has stopped.
+pub async fn release_held(shared: Rc<Shared>) {
+    let Some(mut durable) = shared.durable.clone() else {
+        return;
+    };
+    loop {
+        let lsn = *durable.borrow_and_update();
+        shared.releases.release(lsn);
+        if durable.changed().await.is_err() {
+            shared.releases.release(u64::MAX);
+            return;
+        }
+    }
 }
 
 /// One connection's buffers, shared by its task and the keyspace (both on one thread). The
@@ -302,9 +368,8 @@ fn start(stream: TcpStream, addr: std::net::SocketAddr, shared: &Rc<Shared>) -> 
 }
 
 async fn connection(stream: TcpStream, id: u64, conn: Rc<Conn>, shared: &Shared) {
-    let mut durable = shared.durable.clone();
     loop {
-        let staged = conn.stage(durable_now(&mut durable));
+        let staged = conn.stage(shared.releases.released());
         if staged.writable && !conn.write_ready(&stream) {
             break;
         }
@@ -330,25 +395,9 @@ async fn connection(stream: TcpStream, id: u64, conn: Rc<Conn>, shared: &Shared)
                     break;
                 }
             }
+            // Also how a held reply is released (`Releases::release`).
             _ = conn.wake.notified() => {}
-            _ = durable_changed(&mut durable), if staged.held => {}
         }
     }
     let _ = shared.core.send(ToCore::Closed { id });
-}
-
-/// The durable LSN now (everything is durable without persistence).
-fn durable_now(durable: &mut Option<watch::Receiver<u64>>) -> u64 {
-    durable
-        .as_mut()
-        .map_or(u64::MAX, |rx| *rx.borrow_and_update())
-}
-
-async fn durable_changed(durable: &mut Option<watch::Receiver<u64>>) {
-    if let Some(rx) = durable {
-        if rx.changed().await.is_err() {
-            // The committer stopped after its final sync: nothing is held any more.
-            *durable = None;
-        }
-    }
 }
