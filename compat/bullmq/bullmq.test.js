@@ -43,11 +43,12 @@ test('add, process and return values; job counts', async () => {
 // producer's reply must reach the process before the worker's moveToActive reply. Under group
 // commit both turns become durable together; replies must still leave in turn order.
 test('the active event is seen after queue.add resolves (replies in turn order)', async () => {
-  for (let round = 0; round < 5; round++) {
+  for (let round = 0; round < 10; round++) {
     const name = qname();
     const q = queue(name);
+    await q.waitUntilReady();
+    // Not awaited: the worker's first moveToActive races the add, as in BullMQ's test.
     const w = worker(name, async () => {});
-    await w.waitUntilReady();
     await q.add('test', { round });
     const prev = await new Promise((resolve, reject) => {
       const timer = setTimeout(() => reject(new Error(`round ${round}: no active event`)), 5000);

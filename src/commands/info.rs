@@ -377,6 +377,7 @@ fn write_section(ctx: &mut Ctx, section: &str, out: &mut String) {
                 line!(out, "berth_commit_batches:{}", ld(&st.batches));
                 line!(out, "berth_syncs:{}", ld(&st.syncs));
                 line!(out, "berth_log_bytes:{}", ld(&st.log_bytes));
+                line!(out, "berth_log_sync_us:{}", ld(&st.sync_us));
                 line!(out, "berth_log_records:{}", ld(&st.log_records));
                 line!(out, "berth_checkpoint_lsn:{}", ld(&st.checkpoint_lsn));
                 line!(out, "berth_checkpoints:{}", ld(&st.checkpoints));

@@ -38,8 +38,9 @@ pub fn checkpoint_op(lsn: u64) -> Op {
 pub struct Job {
     pub ops: HashMap<Vec<u8>, Option<Vec<u8>>>,
     pub lsn: u64,
-    /// Segments wholly covered by `lsn`: deleted once the store is synced.
-    pub segments: Vec<PathBuf>,
+    /// Segments wholly covered by `lsn`, with the bytes of records in each: deleted once the
+    /// store is synced.
+    pub segments: Vec<(PathBuf, u64)>,
     /// Dead values of these write sets, reclaimed once their records are in the store.
     pub gc: Vec<Gc>,
 }
@@ -50,8 +51,21 @@ const BATCH: usize = 8192;
 /// Opens the store again (fjall after a failed journal write: it poisons itself).
 pub type Reopen = Box<dyn Fn() -> std::io::Result<Box<dyn Store>> + Send>;
 
-pub fn run(store: Box<dyn Store>, rx: Receiver<Job>, st: Arc<Status>, reopen: Option<Reopen>) {
+pub fn run(
+    store: Box<dyn Store>,
+    dir: PathBuf,
+    rx: Receiver<Job>,
+    st: Arc<Status>,
+    reopen: Option<Reopen>,
+) {
     let mut gc: VecDeque<Gc> = VecDeque::new();
+    let spare = || {
+        let size = super::redo::spare_size(st.checkpoint_log_size.load(Ordering::Relaxed));
+        if let Err(e) = super::redo::prepare_spare(&dir, size) {
+            tracing::debug!("redo log: no spare segment ({e})");
+        }
+    };
+    spare();
     st.disk_size.store(store.disk_size(), Ordering::Relaxed);
     let mut eng = Engine {
         store,
@@ -66,8 +80,12 @@ pub fn run(store: Box<dyn Store>, rx: Receiver<Job>, st: Arc<Status>, reopen: Op
         let wait = Duration::from_millis(if gc.is_empty() { 1000 } else { 1 });
         match rx.recv_timeout(wait) {
             Ok(job) => {
+                let rotated = !job.segments.is_empty();
                 checkpoint(&mut eng, job, &mut gc);
                 st.checkpoint_busy.store(false, Ordering::Release);
+                if rotated {
+                    spare();
+                }
             }
             Err(RecvTimeoutError::Timeout) => {
                 if let Some(item) = gc.pop_front() {
@@ -125,17 +143,13 @@ fn checkpoint(eng: &mut Engine, job: Job, gc: &mut VecDeque<Gc>) {
     if eng.stopped {
         return;
     }
-    for path in &job.segments {
-        let len = std::fs::metadata(path).map_or(0, |m| m.len());
-        st.log_bytes.fetch_sub(
-            len.min(st.log_bytes.load(Ordering::Relaxed)),
-            Ordering::Relaxed,
-        );
+    for (path, len) in &job.segments {
+        st.log_bytes.fetch_sub(*len, Ordering::Relaxed);
         if let Err(e) = std::fs::remove_file(path) {
             tracing::warn!("redo log: cannot delete {}: {e}", path.display());
         }
     }
-    if let Some(dir) = job.segments.first().and_then(|p| p.parent()) {
+    if let Some(dir) = job.segments.first().and_then(|(p, _)| p.parent()) {
         let _ = super::redo::sync_dir(dir);
     }
     gc.extend(job.gc);

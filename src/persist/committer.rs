@@ -94,6 +94,8 @@ pub struct Status {
     /// Bytes of log on disk, and of log written since the last checkpoint began.
     pub log_bytes: AtomicU64,
     pub log_records: AtomicU64,
+    /// Microseconds spent in log fdatasync, in total (INFO berth_log_sync_us).
+    pub sync_us: AtomicU64,
 }
 
 impl Status {
@@ -127,6 +129,7 @@ impl Status {
             checkpoint_log_size: AtomicU64::new(64 << 20),
             log_bytes: AtomicU64::new(0),
             log_records: AtomicU64::new(0),
+            sync_us: AtomicU64::new(0),
         }
     }
 
@@ -166,8 +169,8 @@ impl Status {
 struct Log {
     dir: PathBuf,
     seg: Segment,
-    /// Earlier segments not yet handed to a checkpoint.
-    closed: Vec<PathBuf>,
+    /// Earlier segments not yet handed to a checkpoint, with their bytes of records.
+    closed: Vec<(PathBuf, u64)>,
     /// Bytes of log written since the last checkpoint began.
     since_checkpoint: u64,
     /// Records written since the last successful sync. A failed write or fsync leaves the
@@ -202,7 +205,12 @@ impl Log {
         if self.stopped || self.unsynced.is_empty() {
             return;
         }
-        match self.seg.sync() {
+        let started = Instant::now();
+        let synced = self.seg.sync();
+        self.st
+            .sync_us
+            .fetch_add(started.elapsed().as_micros() as u64, Ordering::Relaxed);
+        match synced {
             Ok(()) => self.unsynced.clear(),
             Err(e) => {
                 self.st.fail("fsync", &e);
@@ -220,7 +228,7 @@ impl Log {
     fn rotate(&mut self) -> std::io::Result<()> {
         let next = Segment::create(&self.dir, self.seg.number + 1)?;
         let old = std::mem::replace(&mut self.seg, next);
-        self.closed.push(old.path());
+        self.closed.push((old.path(), old.bytes));
         Ok(())
     }
 
@@ -278,9 +286,10 @@ pub fn run(
 ) {
     let (ckpt_tx, ckpt_rx) = std::sync::mpsc::channel::<Job>();
     let ckpt_st = st.clone();
+    let ckpt_dir = dir.clone();
     let checkpointer = std::thread::Builder::new()
         .name("checkpointer".into())
-        .spawn(move || checkpoint::run(store, ckpt_rx, ckpt_st, reopen))
+        .spawn(move || checkpoint::run(store, ckpt_dir, ckpt_rx, ckpt_st, reopen))
         .expect("spawn the checkpointer");
     let seg = loop {
         match Segment::create(&dir, next_segment) {
@@ -409,9 +418,14 @@ fn start_checkpoint(log: &mut Log, delta: &mut Delta, tx: &std::sync::mpsc::Send
     }
     // Synced first: a failed write after this point rewrites only records of the new segment.
     log.sync();
-    if let Err(e) = log.rotate() {
-        tracing::warn!("redo log: cannot open a new segment ({e}); the checkpoint waits");
-        return false;
+    // A small segment is kept (replay skips what the checkpoint covers), so a trickle of writes
+    // does not use up a preallocated segment every checkpoint.
+    let size = log.st.checkpoint_log_size.load(Ordering::Relaxed);
+    if log.seg.bytes >= redo::spare_size(size) / 4 {
+        if let Err(e) = log.rotate() {
+            tracing::warn!("redo log: cannot open a new segment ({e}); the checkpoint waits");
+            return false;
+        }
     }
     let job = Job {
         ops: std::mem::take(&mut delta.ops),
