@@ -3,7 +3,10 @@
 //! still set, and nothing FLUSHDB removed may come back.
 //!
 //! `berth-crash [--berth PATH] [--engine fjall|sled] [--trials N] [--clients N] [--dir DIR]
-//!  [--max-ms MS] [--appendfsync always]`
+//!  [--max-ms MS] [--appendfsync always] [--checkpoint-interval S]`
+//!
+//! Without `--checkpoint-interval`, odd trials checkpoint every second and even ones every
+//! 10 s; `--checkpoint-interval 1` makes most trials cross a checkpoint (and a log rotation).
 
 use std::collections::HashSet;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -223,6 +226,7 @@ fn main() {
     let mut dir = String::new();
     let mut max_ms = 1500u64;
     let mut fsync = "always".to_string();
+    let mut checkpoint_interval = String::new();
     while let Some(a) = args.next() {
         let v = args.next().unwrap_or_default();
         match a.as_str() {
@@ -233,6 +237,7 @@ fn main() {
             "--dir" => dir = v,
             "--max-ms" => max_ms = v.parse().expect("ms"),
             "--appendfsync" => fsync = v,
+            "--checkpoint-interval" => checkpoint_interval = v,
             _ => panic!("unknown option {a}"),
         }
     }
@@ -260,9 +265,13 @@ fn main() {
     let mut total_acked = 0;
     let mut failures = 0;
     for trial in 0..trials {
-        // Odd trials checkpoint every second, so kills also land during and between
+        // By default odd trials checkpoint every second, so kills also land during and between
         // checkpoints; even ones (10 s) crash with everything since the start in the redo log.
-        let interval = if trial % 2 == 1 { "1" } else { "10" };
+        let interval = match checkpoint_interval.as_str() {
+            "" if trial % 2 == 1 => "1",
+            "" => "10",
+            fixed => fixed,
+        };
         let mut extra = extra.to_vec();
         extra.extend(["--checkpoint-interval", interval]);
         let mut server = Berth::start(&bin, &dir, &extra).expect("start berth");
