@@ -79,8 +79,7 @@ fn check(w: &World, id: ClientId, argv: &[Bytes]) -> Result<&'static Command, Re
         Resolved::Found(cmd) => cmd,
         Resolved::Unknown => return Err(unknown_command(argv)),
         Resolved::UnknownSub(container) => {
-            let sub = String::from_utf8_lossy(&argv[1]);
-            let sub: String = sub.chars().take(128).collect();
+            let sub = String::from_utf8_lossy(c_str(&argv[1], 128));
             return Err(Reply::err(format!(
                 "ERR unknown subcommand '{sub}'. Try {} HELP.",
                 container.name.to_ascii_uppercase()
@@ -130,19 +129,27 @@ fn check(w: &World, id: ClientId, argv: &[Bytes]) -> Result<&'static Command, Re
     Ok(cmd)
 }
 
+/// What C's `%.Ns` prints of an argument: the bytes before the first NUL, at most `max`.
+pub fn c_str(arg: &[u8], max: usize) -> &[u8] {
+    let end = arg.iter().position(|&c| c == 0).unwrap_or(arg.len());
+    &arg[..end.min(max)]
+}
+
+/// Redis's commandCheckExistence text: the name and up to 128 bytes of quoted arguments, each
+/// cut at a NUL as C's `%s` does.
 fn unknown_command(argv: &[Bytes]) -> Reply {
-    let mut args = String::new();
+    let mut args: Vec<u8> = Vec::new();
     for a in &argv[1..] {
         if args.len() >= 128 {
             break;
         }
-        let room = 128 - args.len();
-        let text = String::from_utf8_lossy(a);
-        let shown: String = text.chars().take(room).collect();
-        args.push_str(&format!("'{shown}' "));
+        let shown = c_str(a, 128 - args.len());
+        args.push(b'\'');
+        args.extend_from_slice(shown);
+        args.extend_from_slice(b"' ");
     }
-    let name = String::from_utf8_lossy(&argv[0]);
-    let name: String = name.chars().take(128).collect();
+    let name = String::from_utf8_lossy(c_str(&argv[0], 128));
+    let args = String::from_utf8_lossy(&args);
     Reply::err(format!(
         "ERR unknown command '{name}', with args beginning with: {args}"
     ))
