@@ -571,10 +571,16 @@ fn every_redis_directive_in_the_file() {
     drop(s);
     // Redis's checks and texts apply to the file too.
     for (line, why) in [
-        ("list-compress-depth x", "argument couldn't be parsed into an integer"),
+        (
+            "list-compress-depth x",
+            "argument couldn't be parsed into an integer",
+        ),
         ("list-compress-depth 1 2", "wrong number of arguments"),
         ("shutdown-on-sigint save nosave", "SAVE and NOSAVE"),
-        ("dbfilename a/b", "dbfilename can't be a path, just a filename"),
+        (
+            "dbfilename a/b",
+            "dbfilename can't be a path, just a filename",
+        ),
         ("replicaof host", "wrong number of arguments"),
     ] {
         write(&conf, &format!("{line}\n"));
