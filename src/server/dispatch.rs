@@ -67,6 +67,7 @@ pub fn execute(w: &mut World, id: ClientId, argv: Vec<Bytes>) {
     let (reply, block) = call(w, id, cmd, &argv, true);
     match block {
         Some(req) => w.block_client(id, argv, req),
+        None if is_pushing(cmd) => write_push(w, id, &reply),
         None => write_reply(w, id, &reply),
     }
     w.flush_monitor_self();
@@ -224,6 +225,27 @@ fn run(ctx: &mut Ctx, cmd: &'static Command, argv: &[Bytes]) -> (Reply, Option<B
         }
     }
     (reply, block)
+}
+
+/// The pub/sub commands whose replies Redis sends as pushes (CLIENT_PUSHING): subscription
+/// confirmations reach the client even under CLIENT REPLY OFF / SKIP, in RESP2 as in RESP3.
+fn is_pushing(cmd: &Command) -> bool {
+    matches!(
+        cmd.name,
+        "subscribe" | "psubscribe" | "unsubscribe" | "punsubscribe" | "ssubscribe" | "sunsubscribe"
+    )
+}
+
+/// Writes a push whatever CLIENT REPLY says; a SKIP still ends with the command.
+fn write_push(w: &mut World, id: ClientId, reply: &Reply) {
+    let Some(c) = w.clients.get_mut(&id) else {
+        return;
+    };
+    reply.encode(&mut c.out, c.resp3);
+    if c.reply_mode == ReplyMode::Skip {
+        c.reply_mode = ReplyMode::On;
+    }
+    w.mark_output(id);
 }
 
 /// Writes a reply to a client, honouring CLIENT REPLY OFF / SKIP.
