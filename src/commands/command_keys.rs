@@ -272,7 +272,7 @@ fn finder(name: &str, argv: &[Bytes]) -> Vec<(usize, u32)> {
             }
             let Some(at) = streams else { return vec![] };
             let num = argv.len() - at - 1;
-            if num == 0 || num % 2 != 0 {
+            if num == 0 || !num.is_multiple_of(2) {
                 return vec![];
             }
             (at + 1..argv.len() - num / 2).map(|i| (i, 0)).collect()
