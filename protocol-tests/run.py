@@ -167,7 +167,8 @@ def parse_case_file(path):
                 continue
             step = {"line": lineno, "text": stripped, "conn": 1, "mods": [], "nowait": False}
             words = stripped.split(None, 1)
-            while words and (words[0].startswith("@") or words[0] == "&" or words[0] in MODS):
+            while words and (words[0].startswith("@") or words[0] == "&" or words[0] in MODS
+                             or words[0].startswith("!drop=")):
                 w = words[0]
                 if w.startswith("@"):
                     step["conn"] = int(w[1:])
@@ -194,8 +195,22 @@ def parse_case_file(path):
     return steps
 
 
+def drop_pairs(tree, mods):
+    """`!drop=a,b`: removes the pairs whose key is a or b from a flat key/value array or map."""
+    names = [n.encode() for m in mods if m.startswith("!drop=") for n in m[6:].split(",")]
+    t, payload = tree
+    if not names or not isinstance(payload, list):
+        return tree
+    kept = []
+    for i in range(0, len(payload) - 1, 2):
+        if payload[i][1][1] not in names:
+            kept += payload[i:i + 2]
+    return (t, kept)
+
+
 def normalize(tree, mods):
     """Turns a parsed reply into a comparable value according to the line's modifiers."""
+    tree = drop_pairs(tree, mods)
     if "!type" in mods:
         return shape(tree)
     if "!len" in mods:

@@ -118,145 +118,21 @@ impl Args {
     }
 }
 
-/// How a parameter's value is checked (the error texts are Redis 7.0's `CONFIG SET` ones).
-#[derive(Clone, Copy)]
-enum Kind {
-    Bool,
-    Enum(&'static [&'static str]),
-    Int(i64, i64),
-    /// Byte counts that accept units (`1gb`).
-    Memory(i64, i64),
-    Str,
-    Save,
-    KeyspaceEvents,
-}
+use crate::config_table::{self as table, Kind, Param, Special, MULTI_ARG};
 
-const LONG_MAX: i64 = i64::MAX;
-const INT_MAX: i64 = i32::MAX as i64;
-
-/// Parameters, their defaults (Redis 7.0's built-in defaults) and their kinds, as CONFIG GET
-/// names them.
-const PARAMS: &[(&str, &str, Kind)] = &[
-    (
-        "appendfsync",
-        "always",
-        Kind::Enum(&["everysec", "always", "no"]),
-    ),
-    ("appendonly", "yes", Kind::Bool),
-    ("bind", "127.0.0.1", Kind::Str),
-    ("busy-reply-threshold", "5000", Kind::Int(0, LONG_MAX)),
-    // Berth's own: how often the redo log's net effect goes into the store (persist/checkpoint.rs).
-    ("checkpoint-interval", "10", Kind::Int(1, 86400)),
-    (
-        "checkpoint-log-size",
-        "67108864",
-        Kind::Memory(1024 * 1024, LONG_MAX),
-    ),
-    ("daemonize", "no", Kind::Bool),
-    ("databases", "16", Kind::Int(1, INT_MAX)),
-    ("dbfilename", "dump.rdb", Kind::Str),
-    ("dir", "./data", Kind::Str),
-    ("hash-max-listpack-entries", "512", Kind::Int(0, LONG_MAX)),
-    ("hash-max-listpack-value", "64", Kind::Int(0, LONG_MAX)),
-    ("hz", "10", Kind::Int(0, INT_MAX)),
-    (
-        "list-max-listpack-size",
-        "-2",
-        Kind::Int(i32::MIN as i64, INT_MAX),
-    ),
-    ("logfile", "", Kind::Str),
-    (
-        "loglevel",
-        "notice",
-        Kind::Enum(&["debug", "verbose", "notice", "warning", "nothing"]),
-    ),
-    ("maxclients", "10000", Kind::Int(1, u32::MAX as i64)),
-    ("maxmemory", "0", Kind::Memory(0, LONG_MAX)),
-    (
-        "maxmemory-policy",
-        "noeviction",
-        Kind::Enum(&[
-            "volatile-lru",
-            "volatile-lfu",
-            "volatile-random",
-            "volatile-ttl",
-            "allkeys-lru",
-            "allkeys-lfu",
-            "allkeys-random",
-            "noeviction",
-        ]),
-    ),
-    ("notify-keyspace-events", "", Kind::KeyspaceEvents),
-    ("port", "6379", Kind::Int(0, 65535)),
-    (
-        "proto-max-bulk-len",
-        "536870912",
-        Kind::Memory(1024 * 1024, LONG_MAX),
-    ),
-    ("protected-mode", "yes", Kind::Bool),
-    ("requirepass", "", Kind::Str),
-    ("save", "", Kind::Save),
-    ("set-max-intset-entries", "512", Kind::Int(0, LONG_MAX)),
-    ("shutdown-timeout", "10", Kind::Int(0, INT_MAX)),
-    ("slowlog-log-slower-than", "10000", Kind::Int(-1, LONG_MAX)),
-    ("slowlog-max-len", "128", Kind::Int(0, LONG_MAX)),
-    ("storage-engine", "fjall", Kind::Enum(&["fjall", "sled"])),
-    ("stream-node-max-bytes", "4096", Kind::Memory(0, LONG_MAX)),
-    ("stream-node-max-entries", "100", Kind::Int(0, LONG_MAX)),
-    ("tcp-keepalive", "300", Kind::Int(0, INT_MAX)),
-    ("timeout", "0", Kind::Int(0, INT_MAX)),
-    ("zset-max-listpack-entries", "128", Kind::Int(0, LONG_MAX)),
-    ("zset-max-listpack-value", "64", Kind::Int(0, LONG_MAX)),
-];
-
-/// Parameters fixed at startup.
-const IMMUTABLE: &[&str] = &[
-    "bind",
-    "port",
-    "databases",
-    "daemonize",
-    "dir",
+/// String parameters whose empty value is a value of its own (Redis's ALLOW_EMPTY_STRING):
+/// CONFIG REWRITE writes them as `""`. Other empty strings are unset and leave the file.
+const EMPTY_ALLOWED: &[&str] = &[
+    "aclfile",
+    "cluster-config-file",
+    "syslog-ident",
+    "dbfilename",
+    "appendfilename",
+    "appenddirname",
+    "ignore-warnings",
+    "proc-title-template",
     "logfile",
-    "storage-engine",
 ];
-
-/// Old names CONFIG accepts for a parameter.
-const ALIASES: &[(&str, &str)] = &[
-    ("lua-time-limit", "busy-reply-threshold"),
-    ("hash-max-ziplist-entries", "hash-max-listpack-entries"),
-    ("hash-max-ziplist-value", "hash-max-listpack-value"),
-    ("list-max-ziplist-size", "list-max-listpack-size"),
-    ("zset-max-ziplist-entries", "zset-max-listpack-entries"),
-    ("zset-max-ziplist-value", "zset-max-listpack-value"),
-];
-
-const EVENT_CLASSES: &str = "Ag$lshzxeKEtmdn";
-
-/// Redis's keyspaceEventsStringToFlags + FlagsToString: validates and normalizes `KEA` style
-/// event classes (`A` stands for `g$lshzxetd`).
-fn normalize_events(value: &str) -> Option<String> {
-    const ALL: &str = "g$lshzxetd";
-    let mut set = std::collections::HashSet::new();
-    for c in value.chars() {
-        if !EVENT_CLASSES.contains(c) {
-            return None;
-        }
-        if c == 'A' {
-            set.extend(ALL.chars());
-        } else {
-            set.insert(c);
-        }
-    }
-    let mut out = String::new();
-    if ALL.chars().all(|c| set.contains(&c)) {
-        out.push('A');
-    } else {
-        out.extend(ALL.chars().filter(|c| set.contains(c)));
-    }
-    // Redis 7.0 accepts `n` (new-key events) but does not print it back.
-    out.extend("KEm".chars().filter(|c| set.contains(c)));
-    Some(out)
-}
 
 #[derive(Debug, Clone)]
 pub struct Config {
@@ -267,9 +143,9 @@ pub struct Config {
 impl Config {
     pub fn defaults() -> Config {
         Config {
-            values: PARAMS
+            values: table::PARAMS
                 .iter()
-                .map(|(k, v, _)| (k.to_string(), v.to_string()))
+                .map(|p| (p.name.to_string(), p.default.to_string()))
                 .collect(),
             file: None,
         }
@@ -278,10 +154,12 @@ impl Config {
     /// Builds the startup configuration: defaults, then the config file, then flags.
     pub fn from_args(args: &Args) -> Result<Config, String> {
         let mut c = Config::defaults();
+        // `save` lines of the file and `--save` flags add up, as in Redis.
+        let mut saves = SaveLines::default();
         if let Some(path) = &args.config_file {
             let text = std::fs::read_to_string(path)
                 .map_err(|e| format!("Can't open config file '{path}': {e}"))?;
-            c.load_file(&text, path)?;
+            c.load_file(&text, path, &mut saves)?;
             c.file = Some(path.clone());
         }
         let flags: [(&str, Option<String>); 14] = [
@@ -305,71 +183,116 @@ impl Config {
         ];
         for (k, v) in flags {
             if let Some(v) = v {
-                c.set_checked(k, &v).map_err(|e| format!("--{k}: {e}"))?;
+                c.set_directive(k, &[v], None)
+                    .map_err(|e| format!("--{k}: {e}"))?;
             }
         }
         for (k, v) in &args.extra {
-            c.set_checked(k, v).map_err(|e| format!("--{k}: {e}"))?;
+            c.set_directive(k, std::slice::from_ref(v), Some(&mut saves))
+                .map_err(|e| format!("--{k}: {e}"))?;
         }
         Ok(c)
     }
 
-    fn load_file(&mut self, text: &str, path: &str) -> Result<(), String> {
-        let mut saves: Vec<String> = Vec::new();
+    fn load_file(&mut self, text: &str, path: &str, saves: &mut SaveLines) -> Result<(), String> {
         for (n, line) in text.lines().enumerate() {
-            let line = line.trim();
+            let line = line.trim_matches([' ', '\t', '\r', '\n']);
             if line.is_empty() || line.starts_with('#') {
                 continue;
             }
             let words = crate::protocol::request::split_args(line.as_bytes())
                 .ok_or_else(|| format!("{path}:{}: unbalanced quotes", n + 1))?;
+            if words.is_empty() {
+                continue;
+            }
             let name = String::from_utf8_lossy(&words[0]).to_ascii_lowercase();
             let value: Vec<String> = words[1..]
                 .iter()
                 .map(|w| String::from_utf8_lossy(w).into_owned())
                 .collect();
-            let mut value = value.join(" ");
-            if name == "save" {
-                // Several `save` lines add up, as in redis.conf.
-                if !value.is_empty() {
-                    saves.push(value);
-                }
-                value = saves.join(" ");
+            // Directives Redis 7.0 still accepts and ignores.
+            let deprecated = [
+                "list-max-ziplist-entries",
+                "list-max-ziplist-value",
+                "lua-replicate-commands",
+            ];
+            if table::lookup(&name).is_none()
+                && deprecated.contains(&name.as_str())
+                && value.len() == 1
+            {
+                continue;
             }
-            self.set_checked(&name, &value)
+            self.set_directive(&name, &value, Some(saves))
                 .map_err(|e| format!("{path}:{}: '{}': {e}", n + 1, line))?;
         }
         Ok(())
     }
 
-    pub fn canonical(name: &str) -> Option<&'static str> {
-        let name = ALIASES
-            .iter()
-            .find(|(a, _)| *a == name)
-            .map(|(_, c)| *c)
-            .unwrap_or(name);
-        PARAMS
-            .iter()
-            .find(|(k, _, _)| *k == name)
-            .map(|(k, _, _)| *k)
-    }
-
-    /// Every name CONFIG GET patterns are matched against (aliases included), with the
-    /// parameter each stands for.
-    pub fn names() -> impl Iterator<Item = (&'static str, &'static str)> {
-        PARAMS
-            .iter()
-            .map(|(k, _, _)| (*k, *k))
-            .chain(ALIASES.iter().map(|(a, c)| (*a, *c)))
-    }
-
-    /// Why a parameter cannot be changed at runtime, if it cannot.
-    pub fn immutable_reason(name: &str) -> Option<&'static str> {
-        match name {
-            "dir" => Some("can't set protected config"),
-            n if IMMUTABLE.contains(&n) => Some("can't set immutable config"),
-            _ => None,
+    /// One directive of the config file or the command line, as Redis's
+    /// loadServerConfigFromString reads it: a single-word parameter takes exactly one
+    /// argument; a multi-word one given as one argument is split as redis-cli splits words.
+    fn set_directive(
+        &mut self,
+        name: &str,
+        args: &[String],
+        saves: Option<&mut SaveLines>,
+    ) -> Result<(), String> {
+        let Some((_, p)) = table::lookup(name) else {
+            return Err("Bad directive or wrong number of arguments".into());
+        };
+        let multi = p.flags & MULTI_ARG != 0;
+        if !multi && args.len() != 1 {
+            return Err("wrong number of arguments".into());
         }
+        let words: Vec<String> = if multi && args.len() == 1 && !args[0].is_empty() {
+            crate::protocol::request::split_args(args[0].as_bytes())
+                .ok_or("Unbalanced quotes in configuration line")?
+                .iter()
+                .map(|w| String::from_utf8_lossy(w).into_owned())
+                .collect()
+        } else {
+            args.to_vec()
+        };
+        let words: Vec<&str> = words.iter().map(String::as_str).collect();
+        // The first `save` of a file replaces the default; later ones add to it.
+        let previous = match (p.kind, saves) {
+            (Kind::Special(Special::Save), Some(saves)) => {
+                let first = !saves.seen;
+                saves.seen = true;
+                (!first).then(|| self.get(p.name).to_string())
+            }
+            _ => None,
+        };
+        self.set_words(p, &words, previous.as_deref())
+    }
+
+    fn set_words(
+        &mut self,
+        p: &Param,
+        words: &[&str],
+        previous: Option<&str>,
+    ) -> Result<(), String> {
+        let previous = match p.kind {
+            Kind::Special(Special::OutputBufferLimit) => Some(self.get(p.name).to_string()),
+            _ => previous.map(str::to_string),
+        };
+        let value = table::parse(p, words, previous.as_deref())?;
+        self.values.insert(p.name.to_string(), value);
+        Ok(())
+    }
+
+    /// The parameter a name or alias (any case) stands for.
+    pub fn canonical(name: &str) -> Option<&'static str> {
+        table::lookup(name).map(|(_, p)| p.name)
+    }
+
+    /// Every name CONFIG GET patterns are matched against (aliases included, hidden
+    /// parameters not), with the parameter each stands for.
+    pub fn names() -> impl Iterator<Item = (&'static str, &'static str)> {
+        table::PARAMS
+            .iter()
+            .filter(|p| p.flags & table::HIDDEN == 0)
+            .flat_map(|p| std::iter::once((p.name, p.name)).chain(p.alias.map(|a| (a, p.name))))
     }
 
     pub fn get(&self, name: &str) -> &str {
@@ -384,83 +307,25 @@ impl Config {
         self.values.iter()
     }
 
-    pub fn is_mutable(name: &str) -> bool {
-        !IMMUTABLE.contains(&name)
-    }
-
-    /// Validates and stores a value; the error text is what CONFIG SET reports after its prefix.
+    /// Validates and stores a value as CONFIG SET gives it (a multi-word parameter's value is
+    /// split on single spaces); the error text is what CONFIG SET reports after its prefix.
     pub fn set_checked(&mut self, name: &str, value: &str) -> Result<(), String> {
-        let canon = Config::canonical(name)
-            .ok_or_else(|| "Bad directive or wrong number of arguments".to_string())?;
-        let kind = PARAMS
-            .iter()
-            .find(|(k, _, _)| *k == canon)
-            .map(|(_, _, kind)| *kind)
-            .unwrap_or(Kind::Str);
-        let range = |v: i64, min: i64, max: i64| {
-            if v < min || v > max {
-                Err(format!(
-                    "argument must be between {min} and {max} inclusive"
-                ))
-            } else {
-                Ok(v.to_string())
-            }
+        let Some((_, p)) = table::lookup(name) else {
+            return Err("Bad directive or wrong number of arguments".into());
         };
-        let stored = match kind {
-            Kind::Bool => match value.to_ascii_lowercase().as_str() {
-                "yes" | "no" => value.to_ascii_lowercase(),
-                _ => return Err("argument must be 'yes' or 'no'".into()),
-            },
-            Kind::Enum(options) => {
-                let v = value.to_ascii_lowercase();
-                if !options.contains(&v.as_str()) {
-                    let shown: Vec<&str> = options
-                        .iter()
-                        .copied()
-                        .filter(|o| *o != "nothing")
-                        .collect();
-                    return Err(format!(
-                        "argument(s) must be one of the following: {}",
-                        shown.join(", ")
-                    ));
-                }
-                v
-            }
-            Kind::Int(min, max) => {
-                let v = crate::protocol::request::parse_i64(value.as_bytes())
-                    .ok_or_else(|| "argument couldn't be parsed into an integer".to_string())?;
-                range(v, min, max)?
-            }
-            Kind::Memory(min, max) => {
-                let v = parse_memory(value)
-                    .filter(|v| *v <= i64::MAX as u64)
-                    .ok_or_else(|| "argument must be a memory value".to_string())?;
-                range(v as i64, min, max)?
-            }
-            Kind::Str => value.to_string(),
-            Kind::Save => {
-                let parts: Vec<&str> = if value.is_empty() {
-                    vec![]
-                } else {
-                    value.split(' ').collect()
-                };
-                if !parts.len().is_multiple_of(2) || parts.iter().any(|p| p.parse::<u64>().is_err())
-                {
-                    return Err("Invalid save parameters".into());
-                }
-                parts.join(" ")
-            }
-            Kind::KeyspaceEvents => normalize_events(value)
-                .ok_or_else(|| format!("Invalid event class character. Use '{EVENT_CLASSES}'."))?,
+        let words: Vec<&str> = if p.flags & MULTI_ARG != 0 {
+            value.split(' ').collect()
+        } else {
+            vec![value]
         };
-        self.values.insert(canon.to_string(), stored);
-        Ok(())
+        self.set_words(p, &words, None)
     }
 
     /// The file CONFIG REWRITE writes, as Redis's rewriteConfig does: the old file's lines are
-    /// kept (trimmed) with their comments; each parameter's first line is replaced in place by
-    /// its current value and any further lines for it are blanked; parameters that differ from
-    /// their default and had no line are appended after a `# Generated by CONFIG REWRITE` line.
+    /// kept (trimmed) with their comments; each parameter's lines are replaced in place by its
+    /// current value and any further lines for it are blanked; lines for parameters that
+    /// differ from their default and had no line are appended after a
+    /// `# Generated by CONFIG REWRITE` line (in name order).
     pub fn rewrite_text(&self, old: &str) -> String {
         const SIGNATURE: &str = "# Generated by CONFIG REWRITE";
         let mut lines: Vec<String> = old.lines().map(|l| l.trim().to_string()).collect();
@@ -479,27 +344,25 @@ impl Config {
                 at.entry(canon).or_default().push(i);
             }
         }
-        for (k, default, kind) in PARAMS {
-            let value = self.get(k);
-            let new_lines = rewrite_lines(k, value, *kind);
-            let mut old_at = at.remove(k).unwrap_or_default().into_iter();
-            if old_at.len() == 0 && value == *default {
-                continue;
-            }
-            let mut appended = false;
-            for line in new_lines {
+        let mut params: Vec<&Param> = table::PARAMS.iter().collect();
+        params.sort_by_key(|p| p.name);
+        for p in params {
+            let mut old_at = at.remove(p.name).unwrap_or_default().into_iter();
+            for (line, force) in rewrite_lines(p, self.get(p.name)) {
                 if let Some(i) = old_at.next() {
                     lines[i] = line;
                     continue;
                 }
-                if !has_signature && !appended {
+                if !force {
+                    continue;
+                }
+                if !has_signature {
                     if lines.last().is_some_and(|l| !l.is_empty()) {
                         lines.push(String::new());
                     }
                     lines.push(SIGNATURE.to_string());
                     has_signature = true;
                 }
-                appended = true;
                 lines.push(line);
             }
             for i in old_at {
@@ -512,34 +375,76 @@ impl Config {
     }
 }
 
-/// The line(s) CONFIG REWRITE writes for a parameter: strings quoted as Redis's sdscatrepr
-/// does, byte counts in the largest exact unit, one `save` line per pair.
-fn rewrite_lines(name: &str, value: &str, kind: Kind) -> Vec<String> {
-    match kind {
-        Kind::Str | Kind::KeyspaceEvents if name != "bind" => {
-            vec![format!("{name} {}", repr(value))]
+/// Whether a `save` line was read yet while loading a file or the command line.
+#[derive(Default)]
+struct SaveLines {
+    seen: bool,
+}
+
+/// The lines CONFIG REWRITE writes for a parameter, each with whether it must be written
+/// (differs from the default) or only replaces a line already there, as Redis's
+/// `rewriteConfig*Option` functions do.
+fn rewrite_lines(p: &Param, value: &str) -> Vec<(String, bool)> {
+    let name = p.name;
+    let differs = value != p.default;
+    match p.kind {
+        Kind::Str(_) => {
+            if value.is_empty() && !EMPTY_ALLOWED.contains(&name) {
+                return vec![];
+            }
+            vec![(format!("{name} {}", repr(value)), differs)]
         }
-        Kind::Save => {
+        Kind::Num { fmt, .. } if fmt & table::MEM != 0 && !value.ends_with('%') => {
+            let v: u64 = value.parse().unwrap_or(0);
+            vec![(format!("{name} {}", memory_text(v)), differs)]
+        }
+        Kind::Special(Special::Dir) => vec![(format!("{name} {}", repr(value)), true)],
+        Kind::Special(Special::Save) => {
             let parts: Vec<&str> = value.split_whitespace().collect();
             if parts.is_empty() {
-                return vec![format!("{name} \"\"")];
+                return vec![(format!("{name} \"\""), true)];
             }
             parts
                 .chunks(2)
-                .map(|p| format!("{name} {}", p.join(" ")))
+                .map(|p| (format!("{name} {}", p.join(" ")), true))
                 .collect()
         }
-        Kind::Memory(..) => {
-            let v: u64 = value.parse().unwrap_or(0);
-            let shown = [("gb", 1u64 << 30), ("mb", 1 << 20), ("kb", 1 << 10)]
-                .iter()
-                .find(|(_, m)| v != 0 && v.is_multiple_of(*m))
-                .map(|(u, m)| format!("{}{u}", v / m))
-                .unwrap_or_else(|| v.to_string());
-            vec![format!("{name} {shown}")]
+        Kind::Special(Special::OutputBufferLimit) => {
+            let now: Vec<&str> = value.split(' ').collect();
+            let default: Vec<&str> = p.default.split(' ').collect();
+            now.chunks(4)
+                .zip(default.chunks(4))
+                .map(|(c, d)| {
+                    let class = if c[0] == "slave" { "replica" } else { c[0] };
+                    let hard = memory_text(c[1].parse().unwrap_or(0));
+                    let soft = memory_text(c[2].parse().unwrap_or(0));
+                    let line = format!("{name} {class} {hard} {soft} {}", c[3]);
+                    (line, c != d)
+                })
+                .collect()
         }
-        _ => vec![format!("{name} {value}")],
+        Kind::Special(Special::KeyspaceEvents) => {
+            vec![(format!("{name} {}", repr(value)), !value.is_empty())]
+        }
+        Kind::Special(Special::Bind) if !differs => vec![],
+        Kind::Special(Special::Bind) if value.is_empty() => vec![(format!("{name} \"\""), true)],
+        Kind::Special(Special::ReplicaOf) if value.is_empty() => vec![],
+        Kind::Special(Special::ReplicaOf) => vec![(format!("{name} {value}"), true)],
+        Kind::Special(Special::Percentiles) if value.is_empty() => {
+            vec![(format!("{name} \"\""), true)]
+        }
+        Kind::Special(Special::Percentiles) => vec![(format!("{name} {value}"), true)],
+        _ => vec![(format!("{name} {value}"), differs)],
     }
+}
+
+/// Redis's rewriteConfigFormatMemory: the largest unit that divides the count exactly.
+fn memory_text(v: u64) -> String {
+    [("gb", 1u64 << 30), ("mb", 1 << 20), ("kb", 1 << 10)]
+        .iter()
+        .find(|(_, m)| v != 0 && v.is_multiple_of(*m))
+        .map(|(u, m)| format!("{}{u}", v / m))
+        .unwrap_or_else(|| v.to_string())
 }
 
 /// Redis's sdscatrepr, as MONITOR and CLIENT LIST use it.
@@ -560,23 +465,4 @@ pub fn apply_loglevel(level: &str) {
     if let Some(hook) = LOGLEVEL_HOOK.get() {
         hook(level);
     }
-}
-
-/// `1gb`, `512mb`, `100k`, plain bytes.
-pub fn parse_memory(s: &str) -> Option<u64> {
-    let lower = s.to_ascii_lowercase();
-    let units: [(&str, u64); 6] = [
-        ("gb", 1 << 30),
-        ("mb", 1 << 20),
-        ("kb", 1 << 10),
-        ("g", 1_000_000_000),
-        ("m", 1_000_000),
-        ("k", 1000),
-    ];
-    for (suffix, mult) in units {
-        if let Some(n) = lower.strip_suffix(suffix) {
-            return n.parse::<u64>().ok().map(|n| n * mult);
-        }
-    }
-    lower.parse().ok()
 }

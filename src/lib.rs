@@ -4,6 +4,7 @@
 
 pub mod commands;
 pub mod config;
+pub mod config_table;
 pub mod db;
 pub mod persist;
 pub mod protocol;

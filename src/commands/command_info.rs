@@ -64,15 +64,15 @@ const SUBS: &[Command] = &[
 ];
 
 /// A key spec as COMMAND INFO prints it.
-struct KeySpec {
+pub(super) struct KeySpec {
     notes: Option<String>,
-    flags: Vec<String>,
+    pub(super) flags: Vec<String>,
     /// ("index", [("index", n)]) / ("keyword", ...) / ("unknown", []).
-    begin: (String, Vec<(String, SpecVal)>),
-    find: (String, Vec<(String, SpecVal)>),
+    pub(super) begin: (String, Vec<(String, SpecVal)>),
+    pub(super) find: (String, Vec<(String, SpecVal)>),
 }
 
-enum SpecVal {
+pub(super) enum SpecVal {
     Int(i64),
     Str(String),
 }
@@ -392,69 +392,40 @@ fn list(_ctx: &mut Ctx, argv: &[Bytes]) -> Reply {
     }
 }
 
-/// Resolves the command of a GETKEYS argument list, with Redis's error texts.
-fn getkeys_target(argv: &[Bytes]) -> Result<(&'static Command, &[Bytes]), Reply> {
-    let full = &argv[2..];
-    let cmd = match table::resolve(full) {
-        table::Resolved::Found(c) => c,
-        _ => return Err(Reply::err("ERR Invalid command specified")),
-    };
-    if !cmd.arity_ok(full.len()) {
-        return Err(Reply::err(
-            "ERR Invalid number of arguments specified for command",
-        ));
-    }
-    let keys = cmd.key_indexes(full);
-    if keys.is_empty() {
-        return Err(Reply::err("ERR The command has no key arguments"));
-    }
-    Ok((cmd, full))
+/// Redis 7.0.15's key specs of a command, as COMMAND INFO prints them.
+pub(super) fn key_specs(name: &str) -> &'static [KeySpec] {
+    metadata()
+        .get(name)
+        .map(|m| m.specs.as_slice())
+        .unwrap_or(&[])
 }
 
 fn getkeys(_ctx: &mut Ctx, argv: &[Bytes]) -> Reply {
-    match getkeys_target(argv) {
+    let full = &argv[2..];
+    match super::command_keys::keys_of(full) {
         Err(e) => e,
-        Ok((cmd, full)) => Reply::Array(
-            cmd.key_indexes(full)
-                .into_iter()
-                .map(|i| Reply::Bulk(full[i].clone()))
+        Ok(keys) => Reply::Array(
+            keys.into_iter()
+                .map(|(i, _)| Reply::Bulk(full[i].clone()))
                 .collect(),
         ),
     }
 }
 
 fn getkeysandflags(_ctx: &mut Ctx, argv: &[Bytes]) -> Reply {
-    match getkeys_target(argv) {
+    let full = &argv[2..];
+    match super::command_keys::keys_of(full) {
         Err(e) => e,
-        Ok((cmd, full)) => {
-            let specs = metadata()
-                .get(cmd.name)
-                .map(|m| m.specs.as_slice())
-                .unwrap_or(&[]);
-            let flags_for = |i: usize| -> Vec<String> {
-                // The spec that begins at this index, else the last spec before it.
-                let mut best = specs.first();
-                for s in specs {
-                    let (t, f) = &s.begin;
-                    if t == "index" {
-                        if let Some((_, SpecVal::Int(at))) = f.first() {
-                            if *at as usize <= i {
-                                best = Some(s);
-                            }
-                        }
-                    }
-                }
-                best.map(|s| s.flags.clone()).unwrap_or_default()
-            };
-            Reply::Array(
-                cmd.key_indexes(full)
-                    .into_iter()
-                    .map(|i| {
-                        Reply::Array(vec![Reply::Bulk(full[i].clone()), status_set(flags_for(i))])
-                    })
-                    .collect(),
-            )
-        }
+        Ok(keys) => Reply::Array(
+            keys.into_iter()
+                .map(|(i, flags)| {
+                    Reply::Array(vec![
+                        Reply::Bulk(full[i].clone()),
+                        super::command_keys::flags_reply(flags),
+                    ])
+                })
+                .collect(),
+        ),
     }
 }
 

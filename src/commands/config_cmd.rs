@@ -5,6 +5,7 @@ use bytes::Bytes;
 use super::server::help;
 use super::{Command, Ctx, Flags as F};
 use crate::config::Config;
+use crate::config_table::{self as table, Param};
 use crate::db::glob::glob_match;
 use crate::protocol::Reply;
 
@@ -84,36 +85,59 @@ fn config_set(ctx: &mut Ctx, argv: &[Bytes]) -> Reply {
     if !argv.len().is_multiple_of(2) {
         return Reply::err(super::args::SYNTAX);
     }
-    let mut pairs: Vec<(String, &'static str, String)> = Vec::new();
+    // (name as registered: the parameter or the alias given, the parameter, the value)
+    let mut pairs: Vec<(&'static str, &'static Param, String)> = Vec::new();
+    // The first problem found is the one reported, as in Redis's configSetCommand.
     for pair in argv[2..].chunks(2) {
         let name = String::from_utf8_lossy(&pair[0]).into_owned();
-        let Some(canon) = Config::canonical(&name.to_ascii_lowercase()) else {
+        let Some((registered, p)) = table::lookup(&name) else {
             return Reply::err(format!(
                 "ERR Unknown option or number of arguments for CONFIG SET - '{name}'"
             ));
         };
-        if let Some(why) = Config::immutable_reason(canon) {
-            return set_failed(&name, why);
+        if p.flags & table::IMMUTABLE != 0 {
+            return set_failed(&name, "can't set immutable config");
         }
-        // Redis compares names (an alias and its parameter are different entries).
-        if pairs.iter().any(|(n, _, _)| n.eq_ignore_ascii_case(&name)) {
+        // Berth's data directory is fixed at startup whatever enable-protected-configs says.
+        if p.flags & table::PROTECTED != 0 && (p.name == "dir" || !protected_allowed(ctx)) {
+            return set_failed(&name, "can't set protected config");
+        }
+        if p.flags & table::DENY_LOADING != 0 && ctx.w.loading.is_some() {
+            return Reply::err(crate::persist::loading::LOADING_ERR);
+        }
+        // An alias and its parameter are different entries, as in Redis.
+        if pairs.iter().any(|(r, _, _)| *r == registered) {
             return set_failed(&name, "duplicate parameter");
         }
         let value = String::from_utf8_lossy(&pair[1]).into_owned();
-        pairs.push((name, canon, value));
+        pairs.push((registered, p, value));
     }
     // All or nothing: on a bad value, restore what was set before it.
     let saved = ctx.w.config.clone();
-    for (name, canon, value) in &pairs {
-        if let Err(why) = ctx.w.config.set_checked(canon, value) {
+    for (registered, p, value) in &pairs {
+        if let Err(why) = ctx.w.config.set_checked(p.name, value) {
             ctx.w.config = saved;
-            return set_failed(name, &why);
+            return set_failed(registered, &why);
         }
     }
-    if pairs.iter().any(|(_, canon, _)| *canon == "loglevel") {
+    if pairs.iter().any(|(_, p, _)| p.name == "loglevel") {
         crate::config::apply_loglevel(ctx.w.config.get("loglevel"));
     }
     Reply::ok()
+}
+
+/// Redis's allowProtectedAction for `enable-protected-configs`: `yes`, or `local` for a
+/// loopback client.
+fn protected_allowed(ctx: &Ctx) -> bool {
+    match ctx.w.config.get("enable-protected-configs") {
+        "yes" => true,
+        "local" => ctx
+            .w
+            .clients
+            .get(&ctx.client)
+            .is_some_and(|c| crate::server::core::is_loopback(&c.addr)),
+        _ => false,
+    }
 }
 
 fn config_resetstat(ctx: &mut Ctx, _argv: &[Bytes]) -> Reply {

@@ -8,6 +8,7 @@ pub mod bits;
 pub mod client;
 pub mod command_docs;
 pub mod command_info;
+pub mod command_keys;
 pub mod config_cmd;
 pub mod connection;
 pub mod hashes;

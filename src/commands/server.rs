@@ -164,11 +164,11 @@ pub fn help(name: &str, lines: &[&str]) -> Reply {
 
 /// `addReplySubcommandSyntaxError`.
 pub fn subcommand_syntax_error(argv: &[Bytes]) -> Reply {
-    let sub = String::from_utf8_lossy(&argv[1]);
-    let sub: String = sub.chars().take(128).collect();
+    use crate::server::dispatch::c_str;
+    let sub = String::from_utf8_lossy(c_str(&argv[1], 128));
     Reply::err(format!(
         "ERR unknown subcommand or wrong number of arguments for '{sub}'. Try {} HELP.",
-        String::from_utf8_lossy(&argv[0]).to_ascii_uppercase()
+        String::from_utf8_lossy(c_str(&argv[0], usize::MAX)).to_ascii_uppercase()
     ))
 }
 

@@ -605,13 +605,7 @@ impl World {
     /// `protected-mode yes` without a password: only loopback clients may connect (Redis 7.0
     /// checks this whatever `bind` says, and answers others with -DENIED, then closes).
     fn protected_mode_denies(&self, addr: &std::net::SocketAddr) -> bool {
-        let loopback = match addr.ip() {
-            std::net::IpAddr::V4(ip) => ip.is_loopback(),
-            std::net::IpAddr::V6(ip) => {
-                ip.is_loopback() || ip.to_ipv4_mapped().is_some_and(|v4| v4.is_loopback())
-            }
-        };
-        self.config.get("protected-mode") == "yes" && !loopback
+        self.config.get("protected-mode") == "yes" && !is_loopback(addr)
     }
 
     /// `timeout`: closes clients idle for longer than that many seconds, except blocked,
@@ -716,6 +710,16 @@ impl World {
 }
 
 /// Redis 7.0's reply to a client refused by protected mode (byte for byte).
+/// A client on the loopback interface (Redis's islocalClient).
+pub fn is_loopback(addr: &std::net::SocketAddr) -> bool {
+    match addr.ip() {
+        std::net::IpAddr::V4(ip) => ip.is_loopback(),
+        std::net::IpAddr::V6(ip) => {
+            ip.is_loopback() || ip.to_ipv4_mapped().is_some_and(|v4| v4.is_loopback())
+        }
+    }
+}
+
 const PROTECTED_MODE_DENIED: &[u8] = b"-DENIED Redis is running in protected mode because protected mode is enabled and no password is set for the default user. In this mode connections are only accepted from the loopback interface. If you want to connect from external computers to Redis you may adopt one of the following solutions: 1) Just disable protected mode sending the command 'CONFIG SET protected-mode no' from the loopback interface by connecting to Redis from the same host the server is running, however MAKE SURE Redis is not publicly accessible from internet if you do so. Use CONFIG REWRITE to make this change permanent. 2) Alternatively you can just disable the protected mode by editing the Redis configuration file, and setting the protected mode option to 'no', and then restarting the server. 3) If you started the server manually just for testing, restart it with the '--protected-mode no' option. 4) Setup a an authentication password for the default user. NOTE: You only need to do one of the above things in order for the server to start accepting connections from the outside.\r\n";
 
 /// Whether a CLIENT PAUSE WRITE holds this command back: writes and commands that may

@@ -67,6 +67,7 @@ pub fn execute(w: &mut World, id: ClientId, argv: Vec<Bytes>) {
     let (reply, block) = call(w, id, cmd, &argv, true);
     match block {
         Some(req) => w.block_client(id, argv, req),
+        None if is_pushing(cmd) => write_push(w, id, &reply),
         None => write_reply(w, id, &reply),
     }
     w.flush_monitor_self();
@@ -79,8 +80,7 @@ fn check(w: &World, id: ClientId, argv: &[Bytes]) -> Result<&'static Command, Re
         Resolved::Found(cmd) => cmd,
         Resolved::Unknown => return Err(unknown_command(argv)),
         Resolved::UnknownSub(container) => {
-            let sub = String::from_utf8_lossy(&argv[1]);
-            let sub: String = sub.chars().take(128).collect();
+            let sub = String::from_utf8_lossy(c_str(&argv[1], 128));
             return Err(Reply::err(format!(
                 "ERR unknown subcommand '{sub}'. Try {} HELP.",
                 container.name.to_ascii_uppercase()
@@ -130,19 +130,27 @@ fn check(w: &World, id: ClientId, argv: &[Bytes]) -> Result<&'static Command, Re
     Ok(cmd)
 }
 
+/// What C's `%.Ns` prints of an argument: the bytes before the first NUL, at most `max`.
+pub fn c_str(arg: &[u8], max: usize) -> &[u8] {
+    let end = arg.iter().position(|&c| c == 0).unwrap_or(arg.len());
+    &arg[..end.min(max)]
+}
+
+/// Redis's commandCheckExistence text: the name and up to 128 bytes of quoted arguments, each
+/// cut at a NUL as C's `%s` does.
 fn unknown_command(argv: &[Bytes]) -> Reply {
-    let mut args = String::new();
+    let mut args: Vec<u8> = Vec::new();
     for a in &argv[1..] {
         if args.len() >= 128 {
             break;
         }
-        let room = 128 - args.len();
-        let text = String::from_utf8_lossy(a);
-        let shown: String = text.chars().take(room).collect();
-        args.push_str(&format!("'{shown}' "));
+        let shown = c_str(a, 128 - args.len());
+        args.push(b'\'');
+        args.extend_from_slice(shown);
+        args.extend_from_slice(b"' ");
     }
-    let name = String::from_utf8_lossy(&argv[0]);
-    let name: String = name.chars().take(128).collect();
+    let name = String::from_utf8_lossy(c_str(&argv[0], 128));
+    let args = String::from_utf8_lossy(&args);
     Reply::err(format!(
         "ERR unknown command '{name}', with args beginning with: {args}"
     ))
@@ -217,6 +225,27 @@ fn run(ctx: &mut Ctx, cmd: &'static Command, argv: &[Bytes]) -> (Reply, Option<B
         }
     }
     (reply, block)
+}
+
+/// The pub/sub commands whose replies Redis sends as pushes (CLIENT_PUSHING): subscription
+/// confirmations reach the client even under CLIENT REPLY OFF / SKIP, in RESP2 as in RESP3.
+fn is_pushing(cmd: &Command) -> bool {
+    matches!(
+        cmd.name,
+        "subscribe" | "psubscribe" | "unsubscribe" | "punsubscribe" | "ssubscribe" | "sunsubscribe"
+    )
+}
+
+/// Writes a push whatever CLIENT REPLY says; a SKIP still ends with the command.
+fn write_push(w: &mut World, id: ClientId, reply: &Reply) {
+    let Some(c) = w.clients.get_mut(&id) else {
+        return;
+    };
+    reply.encode(&mut c.out, c.resp3);
+    if c.reply_mode == ReplyMode::Skip {
+        c.reply_mode = ReplyMode::On;
+    }
+    w.mark_output(id);
 }
 
 /// Writes a reply to a client, honouring CLIENT REPLY OFF / SKIP.
