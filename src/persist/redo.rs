@@ -264,6 +264,12 @@ pub fn prepare_spare(dir: &Path, size: u64) -> io::Result<()> {
     if fs::metadata(&path).is_ok_and(|m| m.len() == size) {
         return Ok(());
     }
+    // Never take the last of the disk for a spare: segments then grow as plain files.
+    if free_bytes(&logs)? < 2 * size {
+        return Err(io::Error::other(
+            "less free space than twice the spare's size",
+        ));
+    }
     let tmp = logs.join("spare.tmp.part");
     let zeros = vec![0u8; 1 << 20];
     let written = File::create(&tmp).and_then(|mut f| {
@@ -282,6 +288,18 @@ pub fn prepare_spare(dir: &Path, size: u64) -> io::Result<()> {
     }
     fs::rename(&tmp, &path)?;
     Ok(())
+}
+
+/// Bytes free for an unprivileged writer on the file system holding `path`.
+fn free_bytes(path: &Path) -> io::Result<u64> {
+    use std::os::unix::ffi::OsStrExt;
+    let c = std::ffi::CString::new(path.as_os_str().as_bytes()).map_err(io::Error::other)?;
+    // SAFETY: statvfs fills the zeroed struct for a NUL-terminated path.
+    let mut st: libc::statvfs = unsafe { std::mem::zeroed() };
+    if unsafe { libc::statvfs(c.as_ptr(), &mut st) } != 0 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(st.f_bavail as u64 * st.f_frsize as u64)
 }
 
 /// The spare's size for a `checkpoint-log-size`: a segment rarely outgrows it (between 1 and
