@@ -168,8 +168,8 @@ fn a_log_with_a_missing_write_set_is_refused() {
     let mut buf = Vec::new();
     redo::encode(&mut buf, 1_000, &[(b"x".to_vec(), None)]);
     seg.write(&buf).unwrap();
-    let out = std::process::Command::new(BIN)
-        .args(["--port", "0", "--dir", &dir.0, "--loglevel", "warning"])
+    let out = std::process::Command::new("timeout")
+        .args(["20", BIN, "--port", "0", "--dir", &dir.0, "--loglevel", "warning"])
         .output()
         .unwrap();
     assert!(!out.status.success());
@@ -251,11 +251,15 @@ fn damage_in_the_middle_is_refused_until_check_log_fix_cuts_it() {
     s.kill9();
     let last = segments(&dir.0).pop().unwrap();
     let mut bytes = std::fs::read(&last).unwrap();
-    let middle = bytes.len() / 2;
-    bytes[middle] ^= 0xff;
+    // The middle of what was written (a segment may be a zero-filled spare beyond it).
+    let written = bytes.iter().rposition(|b| *b != 0).unwrap() + 1;
+    bytes[written / 2] ^= 0xff;
     std::fs::write(&last, &bytes).unwrap();
     let run = |extra: &[&str]| {
-        std::process::Command::new(BIN)
+        // `--port 0`: if Berth wrongly started, it would serve forever; the timeout ends it.
+        std::process::Command::new("timeout")
+            .arg("20")
+            .arg(BIN)
             .args(["--port", "0", "--dir", &dir.0, "--loglevel", "warning"])
             .args(extra)
             .output()

@@ -362,6 +362,13 @@ pub fn run(
                 break;
             }
             st.publish(lsn);
+            // The first segment of a run is a plain file (no spare yet): move to the spare as
+            // soon as the checkpointer has made one, for cheaper syncs.
+            if !log.seg.preallocated && log.unsynced.is_empty() && log.seg.spare_ready() {
+                if let Err(e) = log.rotate() {
+                    tracing::warn!("redo log: cannot open a new segment ({e})");
+                }
+            }
             want_checkpoint |= force;
         } else if !log.unsynced.is_empty()
             && mode == EVERYSEC

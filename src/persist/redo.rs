@@ -252,6 +252,8 @@ pub struct Segment {
     pub number: u64,
     /// Bytes of records written (the position of the next append).
     pub bytes: u64,
+    /// Made from the zero-filled spare (else a plain file that grows with each append).
+    pub preallocated: bool,
 }
 
 const SPARE: &str = "spare.tmp";
@@ -260,6 +262,7 @@ const SPARE: &str = "spare.tmp";
 /// Called off the reply path (the checkpointer, after a checkpoint).
 pub fn prepare_spare(dir: &Path, size: u64) -> io::Result<()> {
     let logs = log_dir(dir);
+    fs::create_dir_all(&logs)?;
     let path = logs.join(SPARE);
     if fs::metadata(&path).is_ok_and(|m| m.len() == size) {
         return Ok(());
@@ -315,7 +318,8 @@ impl Segment {
         let logs = log_dir(dir);
         fs::create_dir_all(&logs)?;
         let path = segment_path(dir, number);
-        if fs::rename(logs.join(SPARE), &path).is_err() {
+        let preallocated = fs::rename(logs.join(SPARE), &path).is_ok();
+        if !preallocated {
             File::create(&path)?;
         }
         let file = OpenOptions::new().write(true).open(&path)?;
@@ -325,7 +329,13 @@ impl Segment {
             file,
             number,
             bytes: 0,
+            preallocated,
         })
+    }
+
+    /// Whether a spare is ready to take over from this segment.
+    pub fn spare_ready(&self) -> bool {
+        log_dir(&self.dir).join(SPARE).exists()
     }
 
     pub fn path(&self) -> PathBuf {
