@@ -108,10 +108,14 @@ impl Drop for Proc {
     }
 }
 
+/// Bytes of the value whose write fails: more than a log segment preallocated for a quiet
+/// server (1 MB of zeros, which a full disk does not take away).
+const BIG: i64 = 1_500_000;
+
 /// A value that does not compress: it needs real space on disk.
 fn big_value() -> String {
     let mut x: u64 = 0x9E37_79B9_7F4A_7C15;
-    (0..400_000)
+    (0..BIG)
         .map(|_| {
             x ^= x << 13;
             x ^= x >> 7;
@@ -220,10 +224,10 @@ fn disk_full_refuses_writes_keeps_reads_and_resumes() {
         assert!(Instant::now() < deadline, "writes did not resume");
         std::thread::sleep(Duration::from_millis(50));
     }
-    assert_eq!(w.cmd(&["STRLEN", "big"]).unwrap(), V::Int(400_000));
+    assert_eq!(w.cmd(&["STRLEN", "big"]).unwrap(), V::Int(BIG));
     assert_eq!(
         held.recv_timeout(Duration::from_secs(5)).unwrap(),
-        V::Int(400_000)
+        V::Int(BIG)
     );
     let info = w.cmd(&["INFO", "persistence"]).unwrap().text();
     assert!(info.contains("aof_last_write_status:ok"), "{info}");
@@ -234,7 +238,7 @@ fn disk_full_refuses_writes_keeps_reads_and_resumes() {
     let _ = s.child.wait();
     let s = Proc::start(&fs.0, &["--loglevel", "warning"]);
     let mut c = s.conn();
-    assert_eq!(c.cmd(&["STRLEN", "big"]).unwrap(), V::Int(400_000));
+    assert_eq!(c.cmd(&["STRLEN", "big"]).unwrap(), V::Int(BIG));
     assert_eq!(c.cmd(&["GET", "after"]).unwrap().text(), "1");
     assert_eq!(c.cmd(&["GET", "k49"]).unwrap().text(), "v49");
     assert_eq!(c.cmd(&["DBSIZE"]).unwrap(), V::Int(52));

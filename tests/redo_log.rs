@@ -169,7 +169,16 @@ fn a_log_with_a_missing_write_set_is_refused() {
     redo::encode(&mut buf, 1_000, &[(b"x".to_vec(), None)]);
     seg.write(&buf).unwrap();
     let out = std::process::Command::new("timeout")
-        .args(["20", BIN, "--port", "0", "--dir", &dir.0, "--loglevel", "warning"])
+        .args([
+            "20",
+            BIN,
+            "--port",
+            "0",
+            "--dir",
+            &dir.0,
+            "--loglevel",
+            "warning",
+        ])
         .output()
         .unwrap();
     assert!(!out.status.success());

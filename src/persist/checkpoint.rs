@@ -60,7 +60,10 @@ pub fn run(
 ) {
     let mut gc: VecDeque<Gc> = VecDeque::new();
     let spare = || {
-        let size = super::redo::spare_size(st.checkpoint_log_size.load(Ordering::Relaxed));
+        let size = super::redo::spare_size(
+            st.last_segment_bytes.load(Ordering::Relaxed),
+            st.checkpoint_log_size.load(Ordering::Relaxed),
+        );
         if let Err(e) = super::redo::prepare_spare(&dir, size) {
             tracing::debug!("redo log: no spare segment ({e})");
         }

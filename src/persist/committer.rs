@@ -96,6 +96,8 @@ pub struct Status {
     pub log_records: AtomicU64,
     /// Microseconds spent in log fdatasync, in total (INFO berth_log_sync_us).
     pub sync_us: AtomicU64,
+    /// Bytes of records in the last segment closed (sizes the next spare).
+    pub last_segment_bytes: AtomicU64,
 }
 
 impl Status {
@@ -130,6 +132,7 @@ impl Status {
             log_bytes: AtomicU64::new(0),
             log_records: AtomicU64::new(0),
             sync_us: AtomicU64::new(0),
+            last_segment_bytes: AtomicU64::new(0),
         }
     }
 
@@ -228,6 +231,9 @@ impl Log {
     fn rotate(&mut self) -> std::io::Result<()> {
         let next = Segment::create(&self.dir, self.seg.number + 1)?;
         let old = std::mem::replace(&mut self.seg, next);
+        self.st
+            .last_segment_bytes
+            .store(old.bytes, Ordering::Relaxed);
         self.closed.push((old.path(), old.bytes));
         Ok(())
     }
@@ -447,10 +453,9 @@ fn start_checkpoint(log: &mut Log, delta: &mut Delta, tx: &std::sync::mpsc::Send
     }
     // Synced first: a failed write after this point rewrites only records of the new segment.
     log.sync();
-    // A small segment is kept (replay skips what the checkpoint covers), so a trickle of writes
-    // does not use up a preallocated segment every checkpoint.
-    let size = log.st.checkpoint_log_size.load(Ordering::Relaxed);
-    if log.seg.bytes >= redo::spare_size(size) / 4 {
+    // A segment less than half full is kept (replay skips what the checkpoint covers), so a
+    // trickle of writes does not use up a preallocated segment every checkpoint.
+    if log.seg.bytes >= log.seg.capacity / 2 {
         if let Err(e) = log.rotate() {
             tracing::warn!("redo log: cannot open a new segment ({e}); the checkpoint waits");
             return false;

@@ -254,6 +254,8 @@ pub struct Segment {
     pub bytes: u64,
     /// Made from the zero-filled spare (else a plain file that grows with each append).
     pub preallocated: bool,
+    /// The file's size when it was opened (the spare's size; 0 for a plain file).
+    pub capacity: u64,
 }
 
 const SPARE: &str = "spare.tmp";
@@ -305,10 +307,14 @@ fn free_bytes(path: &Path) -> io::Result<u64> {
     Ok(st.f_bavail as u64 * st.f_frsize as u64)
 }
 
-/// The spare's size for a `checkpoint-log-size`: a segment rarely outgrows it (between 1 and
-/// 64 MB, so disk use stays bounded).
-pub fn spare_size(checkpoint_log_size: u64) -> u64 {
-    checkpoint_log_size.clamp(1 << 20, 64 << 20)
+/// The spare's size: twice what the last segment held (rounded up to a power of two), so a
+/// quiet server writes small spares and a busy one large ones; at least 1 MB, at most
+/// `checkpoint-log-size` and 64 MB, so disk use stays bounded.
+pub fn spare_size(last_segment: u64, checkpoint_log_size: u64) -> u64 {
+    let most = checkpoint_log_size.clamp(1 << 20, 64 << 20);
+    (last_segment.saturating_mul(2))
+        .next_power_of_two()
+        .clamp(1 << 20, most)
 }
 
 impl Segment {
@@ -323,6 +329,7 @@ impl Segment {
             File::create(&path)?;
         }
         let file = OpenOptions::new().write(true).open(&path)?;
+        let capacity = file.metadata()?.len();
         sync_dir(&logs)?;
         Ok(Segment {
             dir: dir.to_path_buf(),
@@ -330,6 +337,7 @@ impl Segment {
             number,
             bytes: 0,
             preallocated,
+            capacity,
         })
     }
 
