@@ -53,7 +53,13 @@ pub struct FjallStore {
 
 impl FjallStore {
     fn open(path: &Path) -> io::Result<Self> {
-        let db = fjall::Database::builder(path).open().map_err(err)?;
+        // The store is read only at startup (one sequential pass) and by checkpoints (point
+        // lookups that bloom filters mostly answer): a small block cache leaves the memory to
+        // the data (fjall's default is 32 MiB).
+        let db = fjall::Database::builder(path)
+            .cache_size(4 << 20)
+            .open()
+            .map_err(err)?;
         // A small memtable keeps disk use and reopen time down (design.md, rule 3).
         let ks = db
             .keyspace("berth", || {

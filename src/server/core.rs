@@ -381,9 +381,11 @@ impl World {
     }
 
     fn flush_output(&mut self) {
+        // In the order the clients' commands ran this turn (first output first): held replies
+        // are released in this order, so a reply never overtakes one produced before it.
         let mut ids = std::mem::take(&mut self.with_output);
-        ids.sort_unstable();
-        ids.dedup();
+        let mut seen = HashSet::with_capacity(ids.len());
+        ids.retain(|id| seen.insert(*id));
         // Replies leave only once every write set executed before them is durable.
         let hold = self
             .persist
