@@ -452,18 +452,22 @@ fn zrevrank(ctx: &mut Ctx, argv: &[Bytes]) -> Reply {
 fn zscan(ctx: &mut Ctx, argv: &[Bytes]) -> Reply {
     reply((|| {
         let cursor = super::args::scan_cursor(&argv[2])?;
+        let limit = |n: &str| ctx.w.config.get_i64(n).max(0) as usize;
+        let (max_len, max_value) = (
+            limit("zset-max-listpack-entries"),
+            limit("zset-max-listpack-value"),
+        );
         let Some(z) = read(ctx, &argv[1])? else {
             return Ok(scan_reply(0, vec![]));
         };
         let sa = parse_scan_args(argv, 2, cursor)?;
-        let small = z.len() <= 128;
-        let (members, next) = scan_page(
-            z.iter().map(|(m, _)| m),
-            z.len(),
-            small,
-            sa.cursor,
-            sa.count,
-        );
+        let small = z.len() <= max_len && z.members().all(|m| m.len() <= max_value);
+        // A listpack lists its members in score order.
+        let (members, next) = if small {
+            (z.iter().map(|(m, _)| m).collect(), 0)
+        } else {
+            scan_page(z.members(), z.len(), false, &sa, 2)
+        };
         let mut items = Vec::new();
         for m in members {
             if scan_matches(&sa.pattern, m) {
