@@ -617,8 +617,17 @@ fn blocking_pop(
     shape: PopShape,
 ) -> R<Reply> {
     let deadline = timeout_deadline(timeout, ctx.now)?;
-    // Re-run for a client already blocked (a key was signalled): as Redis serves only keys
-    // that hold a zset, a key of another type is passed over instead of answering WRONGTYPE.
+    // Re-run for a client already blocked because a key was signalled: Redis serves it from
+    // that key only (`serveClientsBlockedOnSortedSetKey`), if it holds a zset, whatever the
+    // other keys hold meanwhile.
+    if let Some(k) = ctx.serving_key().filter(|k| keys.contains(k)) {
+        if let Ok(Some(_)) = ctx.db().get_zset(&k) {
+            return pop_generic(ctx, std::slice::from_ref(&k), max, count, shape);
+        }
+        return Ok(ctx.block_on(keys.to_vec(), deadline, Reply::NilArray));
+    }
+    // A re-run for another reason (SWAPDB, a key moved in): a key of another type is passed
+    // over instead of answering WRONGTYPE.
     let rerun = ctx
         .w
         .clients
