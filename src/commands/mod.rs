@@ -21,6 +21,7 @@ pub mod pubsub;
 pub mod scripting;
 pub mod server;
 pub mod sets;
+pub mod sort;
 pub mod streams;
 pub mod streams_groups;
 pub mod streams_read;

@@ -131,7 +131,7 @@ fn intset_limit(ctx: &Ctx) -> usize {
 
 /// Members in the order Redis would list them: numeric for an intset-sized set of integers,
 /// otherwise as they come.
-fn ordered<'a>(items: impl Iterator<Item = &'a Bytes>, limit: usize) -> Vec<&'a Bytes> {
+pub(crate) fn ordered<'a>(items: impl Iterator<Item = &'a Bytes>, limit: usize) -> Vec<&'a Bytes> {
     let items: Vec<&Bytes> = items.collect();
     if items.len() > limit {
         return items;
