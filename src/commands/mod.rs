@@ -17,6 +17,7 @@ pub mod introspection;
 pub mod keys;
 pub mod lists;
 pub mod lists_blocking;
+pub mod lolwut;
 pub mod pubsub;
 pub mod scripting;
 pub mod server;
