@@ -336,29 +336,29 @@ impl ZSet {
     /// range, `offset` members are skipped without looking at them, then members are taken
     /// while they stay <= `max` (>= `min`), at most `limit` (negative: no limit). With one score
     /// for every member this is the plain lex range; with mixed scores it is Redis's answer.
-    pub fn lex_walk(
-        &self,
-        min: &LexBound,
-        max: &LexBound,
+    pub fn lex_walk<'a>(
+        &'a self,
+        min: &'a LexBound,
+        max: &'a LexBound,
         rev: bool,
         offset: i64,
         limit: i64,
-    ) -> Vec<(Bytes, f64)> {
+    ) -> ZIter<'a> {
         if offset < 0 || lex_range_empty(min, max) {
-            return Vec::new();
+            return Box::new(std::iter::empty());
         }
         let (Some((_, first)), Some((_, last))) = (self.index.first(), self.index.last()) else {
-            return Vec::new();
+            return Box::new(std::iter::empty());
         };
         if !lex_gte_min(last, min) || !lex_lte_max(first, max) {
-            return Vec::new();
+            return Box::new(std::iter::empty());
         }
         let take = if limit < 0 {
             usize::MAX
         } else {
             limit as usize
         };
-        let map = |(s, m): &Item| (m.clone(), s.0);
+        let map = |(s, m): &'a Item| (m, s.0);
         if rev {
             // With one score the members are in lex order: those after the seek are > max.
             let hint = self.lex_seek(max, true).unwrap_or(self.index.len);
@@ -367,20 +367,21 @@ impl ZSet {
                 .iter_rev_before(hint)
                 .position(|(_, m)| lex_lte_max(m, max))
             else {
-                return Vec::new();
+                return Box::new(std::iter::empty());
             };
             let end = hint - skipped;
             let (_, m) = self.index.iter_rev_before(end).next().expect("found");
             if !lex_gte_min(m, min) {
-                return Vec::new();
+                return Box::new(std::iter::empty());
             }
             let end = end - offset.min(end as i64) as usize;
-            self.index
-                .iter_rev_before(end)
-                .take_while(|(_, m)| lex_gte_min(m, min))
-                .take(take)
-                .map(map)
-                .collect()
+            Box::new(
+                self.index
+                    .iter_rev_before(end)
+                    .take_while(move |(_, m)| lex_gte_min(m, min))
+                    .take(take)
+                    .map(map),
+            )
         } else {
             let hint = self.lex_seek(min, false).unwrap_or(0);
             let Some(skipped) = self
@@ -388,20 +389,21 @@ impl ZSet {
                 .iter_from(hint)
                 .position(|(_, m)| lex_gte_min(m, min))
             else {
-                return Vec::new();
+                return Box::new(std::iter::empty());
             };
             let start = hint + skipped;
             let (_, m) = self.index.iter_from(start).next().expect("found");
             if !lex_lte_max(m, max) {
-                return Vec::new();
+                return Box::new(std::iter::empty());
             }
             let start = start.saturating_add(offset.min(self.len() as i64) as usize);
-            self.index
-                .iter_from(start.min(self.len()))
-                .take_while(|(_, m)| lex_lte_max(m, max))
-                .take(take)
-                .map(map)
-                .collect()
+            Box::new(
+                self.index
+                    .iter_from(start.min(self.len()))
+                    .take_while(move |(_, m)| lex_lte_max(m, max))
+                    .take(take)
+                    .map(map),
+            )
         }
     }
 
