@@ -151,7 +151,7 @@ fn info_line(c: &Client, now: i64) -> String {
         .as_ref()
         .map(|n| String::from_utf8_lossy(n).into_owned());
     format!(
-        "id={} addr={} laddr={} fd={} name={} age={} idle={} flags={} db={} sub={} psub={} ssub=0 multi={} qbuf=0 qbuf-free=0 argv-mem=0 multi-mem=0 rbs=1024 rbp=0 obl=0 oll=0 omem=0 tot-mem=1024 events=r cmd={} user=default redir=-1 resp={}",
+        "id={} addr={} laddr={} fd={} name={} age={} idle={} flags={} db={} sub={} psub={} ssub={} multi={} qbuf=0 qbuf-free=0 argv-mem=0 multi-mem=0 rbs=1024 rbp=0 obl=0 oll=0 omem=0 tot-mem=1024 events=r cmd={} user=default redir=-1 resp={}",
         c.id,
         c.addr,
         c.local,
@@ -163,6 +163,7 @@ fn info_line(c: &Client, now: i64) -> String {
         c.db,
         c.channels.len(),
         c.patterns.len(),
+        c.shard_channels.len(),
         multi,
         c.last_cmd,
         if c.resp3 { 3 } else { 2 },

@@ -10,7 +10,7 @@ use rand::Rng;
 use super::args::{self, int, is, syntax, wrong_args, R};
 use super::{Command, Ctx, Flags as F};
 use crate::db::glob::glob_match;
-use crate::db::scan::page_unordered;
+use crate::db::scan::page_dict;
 use crate::db::Value;
 use crate::protocol::request::parse_i64;
 use crate::protocol::Reply;
@@ -331,14 +331,15 @@ pub fn parse_scan_args(argv: &[Bytes], cursor_at: usize, cursor: u64) -> R<ScanA
     Ok(out)
 }
 
-/// Small collections (Redis's compact encodings) come back whole in their order, whatever
-/// the cursor; larger ones page in hash order.
+/// Small collections (Redis's compact encodings: listpack, intset) come back whole in their
+/// order, whatever the cursor; hashtable-encoded ones page as Redis's dict scan does.
+/// `weight` is 2 where each element is replied with its value (HSCAN, ZSCAN).
 pub fn scan_page<'a, I>(
     items: I,
     len: usize,
     small: bool,
-    cursor: u64,
-    count: usize,
+    sa: &ScanArgs,
+    weight: usize,
 ) -> (Vec<&'a Bytes>, u64)
 where
     I: Iterator<Item = &'a Bytes>,
@@ -346,7 +347,7 @@ where
     if small {
         return (items.collect(), 0);
     }
-    page_unordered(items, len, cursor, count)
+    page_dict(items, len, sa.cursor, sa.count, weight)
 }
 
 pub fn scan_matches(pattern: &Option<Bytes>, item: &[u8]) -> bool {
@@ -373,7 +374,7 @@ fn hscan(ctx: &mut Ctx, argv: &[Bytes]) -> Reply {
         let small = h.len() <= max_len
             && h.iter()
                 .all(|(f, v)| f.len() <= max_value && v.len() <= max_value);
-        let (fields, next) = scan_page(h.keys(), h.len(), small, sa.cursor, sa.count);
+        let (fields, next) = scan_page(h.keys(), h.len(), small, &sa, 2);
         let mut items = Vec::new();
         for f in fields {
             if scan_matches(&sa.pattern, f) {

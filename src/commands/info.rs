@@ -448,8 +448,12 @@ fn write_section(ctx: &mut Ctx, section: &str, out: &mut String) {
             line!(out, "keyspace_misses:{}", s.keyspace_misses);
             line!(out, "pubsub_channels:{}", w.pubsub.channels.len());
             line!(out, "pubsub_patterns:{}", w.pubsub.patterns.len());
+            line!(
+                out,
+                "pubsubshard_channels:{}",
+                w.pubsub.shard_channels.len()
+            );
             for f in [
-                "pubsubshard_channels:0",
                 "latest_fork_usec:0",
                 "total_forks:0",
                 "migrate_cached_sockets:0",

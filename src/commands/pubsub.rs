@@ -1,7 +1,11 @@
-//! Pub/Sub: SUBSCRIBE, UNSUBSCRIBE, PSUBSCRIBE, PUNSUBSCRIBE, PUBLISH, PUBSUB.
+//! Pub/Sub: SUBSCRIBE, UNSUBSCRIBE, PSUBSCRIBE, PUNSUBSCRIBE, PUBLISH, PUBSUB, and sharded
+//! pub/sub (SSUBSCRIBE, SUNSUBSCRIBE, SPUBLISH) with standalone semantics: one shard holds
+//! every shard channel.
 //!
 //! Subscriptions live in `World.pubsub` (name -> subscribers in subscription order) and in the
 //! client (`channels` / `patterns`). Frames are pushes: RESP3 `>`, RESP2 plain arrays.
+
+use std::collections::{HashMap, HashSet};
 
 use bytes::{Bytes, BytesMut};
 
@@ -10,6 +14,7 @@ use super::{Command, Ctx, Flags as F};
 use crate::db::glob::glob_match;
 use crate::protocol::Reply;
 use crate::server::pubsub::PubSub;
+use crate::server::ClientId;
 
 const PUBSUB_FLAGS: u32 = F::PUBSUB | F::NOSCRIPT | F::LOADING | F::STALE;
 
@@ -41,6 +46,32 @@ pub const COMMANDS: &[Command] = &[
         publish,
     )
     .doc("pubsub", "Post a message to a channel", "channel message"),
+    Command::new("ssubscribe", -2, PUBSUB_FLAGS, ssubscribe)
+        .keys(1, -1, 1)
+        .doc(
+            "pubsub",
+            "Listen for messages published to the given shard channels",
+            "shardchannel [shardchannel ...]",
+        ),
+    Command::new("sunsubscribe", -1, PUBSUB_FLAGS, sunsubscribe)
+        .keys(1, -1, 1)
+        .doc(
+            "pubsub",
+            "Stop listening for messages posted to the given shard channels",
+            "[shardchannel [shardchannel ...]]",
+        ),
+    Command::new(
+        "spublish",
+        3,
+        F::PUBSUB | F::LOADING | F::STALE | F::FAST,
+        spublish,
+    )
+    .keys(1, 1, 1)
+    .doc(
+        "pubsub",
+        "Post a message to a shard channel",
+        "shardchannel message",
+    ),
     Command::new("pubsub", -2, 0, super::server::container)
         .subs(PUBSUB_SUBS)
         .doc("pubsub", "A container for Pub/Sub commands", ""),
@@ -101,85 +132,138 @@ fn frames(ctx: &Ctx, items: Vec<Reply>) -> Reply {
     Reply::Raw(out.freeze())
 }
 
-fn subscribe_generic(ctx: &mut Ctx, argv: &[Bytes], pattern: bool) -> Reply {
+#[derive(Clone, Copy, PartialEq)]
+enum Kind {
+    Channel,
+    Pattern,
+    Shard,
+}
+
+impl Kind {
+    fn names(self) -> (&'static str, &'static str) {
+        match self {
+            Kind::Channel => ("subscribe", "unsubscribe"),
+            Kind::Pattern => ("psubscribe", "punsubscribe"),
+            Kind::Shard => ("ssubscribe", "sunsubscribe"),
+        }
+    }
+
+    fn client_set(self, c: &mut crate::server::client::Client) -> &mut HashSet<Bytes> {
+        match self {
+            Kind::Channel => &mut c.channels,
+            Kind::Pattern => &mut c.patterns,
+            Kind::Shard => &mut c.shard_channels,
+        }
+    }
+
+    fn server_map(self, p: &mut PubSub) -> &mut HashMap<Bytes, Vec<ClientId>> {
+        match self {
+            Kind::Channel => &mut p.channels,
+            Kind::Pattern => &mut p.patterns,
+            Kind::Shard => &mut p.shard_channels,
+        }
+    }
+
+    /// What a frame counts: channels and patterns together, shard channels apart.
+    fn count(self, c: &crate::server::client::Client) -> usize {
+        match self {
+            Kind::Shard => c.shard_channels.len(),
+            _ => c.channel_subscriptions(),
+        }
+    }
+}
+
+fn subscribe_generic(ctx: &mut Ctx, argv: &[Bytes], kind: Kind) -> Reply {
     let id = ctx.client;
     let mut out = Vec::new();
     for name in &argv[1..] {
         let c = ctx.w.clients.get_mut(&id).expect("client");
-        let set = if pattern {
-            &mut c.patterns
-        } else {
-            &mut c.channels
-        };
-        if set.insert(name.clone()) {
-            let map = if pattern {
-                &mut ctx.w.pubsub.patterns
-            } else {
-                &mut ctx.w.pubsub.channels
-            };
-            PubSub::subscribe(map, name, id);
+        if kind.client_set(c).insert(name.clone()) {
+            PubSub::subscribe(kind.server_map(&mut ctx.w.pubsub), name, id);
         }
-        let count = ctx.w.clients[&id].subscriptions();
-        let kind = if pattern { "psubscribe" } else { "subscribe" };
-        out.push(frame(kind, Some(name), count));
+        let count = kind.count(&ctx.w.clients[&id]);
+        out.push(frame(kind.names().0, Some(name), count));
     }
     frames(ctx, out)
 }
 
-fn unsubscribe_generic(ctx: &mut Ctx, argv: &[Bytes], pattern: bool) -> Reply {
+fn unsubscribe_generic(ctx: &mut Ctx, argv: &[Bytes], kind: Kind) -> Reply {
     let id = ctx.client;
-    let kind = if pattern {
-        "punsubscribe"
-    } else {
-        "unsubscribe"
-    };
     let names: Vec<Bytes> = if argv.len() > 1 {
         argv[1..].to_vec()
     } else {
-        let c = &ctx.w.clients[&id];
-        let set = if pattern { &c.patterns } else { &c.channels };
-        set.iter().cloned().collect()
+        let c = ctx.w.clients.get_mut(&id).expect("client");
+        kind.client_set(c).iter().cloned().collect()
     };
     let mut out = Vec::new();
     for name in &names {
         let c = ctx.w.clients.get_mut(&id).expect("client");
-        let set = if pattern {
-            &mut c.patterns
-        } else {
-            &mut c.channels
-        };
-        if set.remove(name) {
-            let map = if pattern {
-                &mut ctx.w.pubsub.patterns
-            } else {
-                &mut ctx.w.pubsub.channels
-            };
-            PubSub::unsubscribe(map, name, id);
+        if kind.client_set(c).remove(name) {
+            PubSub::unsubscribe(kind.server_map(&mut ctx.w.pubsub), name, id);
         }
-        let count = ctx.w.clients[&id].subscriptions();
-        out.push(frame(kind, Some(name), count));
+        let count = kind.count(&ctx.w.clients[&id]);
+        out.push(frame(kind.names().1, Some(name), count));
     }
     if out.is_empty() {
-        let count = ctx.w.clients[&id].subscriptions();
-        out.push(frame(kind, None, count));
+        let count = kind.count(&ctx.w.clients[&id]);
+        out.push(frame(kind.names().1, None, count));
     }
     frames(ctx, out)
 }
 
 fn subscribe(ctx: &mut Ctx, argv: &[Bytes]) -> Reply {
-    subscribe_generic(ctx, argv, false)
+    subscribe_generic(ctx, argv, Kind::Channel)
 }
 
 fn psubscribe(ctx: &mut Ctx, argv: &[Bytes]) -> Reply {
-    subscribe_generic(ctx, argv, true)
+    subscribe_generic(ctx, argv, Kind::Pattern)
 }
 
 fn unsubscribe(ctx: &mut Ctx, argv: &[Bytes]) -> Reply {
-    unsubscribe_generic(ctx, argv, false)
+    unsubscribe_generic(ctx, argv, Kind::Channel)
 }
 
 fn punsubscribe(ctx: &mut Ctx, argv: &[Bytes]) -> Reply {
-    unsubscribe_generic(ctx, argv, true)
+    unsubscribe_generic(ctx, argv, Kind::Pattern)
+}
+
+/// SSUBSCRIBE: refused inside MULTI (Redis's CLIENT_DENY_BLOCKING; SUBSCRIBE is let through
+/// there for compatibility, SSUBSCRIBE is not).
+fn ssubscribe(ctx: &mut Ctx, argv: &[Bytes]) -> Reply {
+    if !ctx.may_block {
+        return Reply::err("ERR SSUBSCRIBE isn't allowed for a DENY BLOCKING client");
+    }
+    subscribe_generic(ctx, argv, Kind::Shard)
+}
+
+fn sunsubscribe(ctx: &mut Ctx, argv: &[Bytes]) -> Reply {
+    unsubscribe_generic(ctx, argv, Kind::Shard)
+}
+
+/// SPUBLISH: to the shard channel's subscribers only (patterns do not see shard messages).
+fn spublish(ctx: &mut Ctx, argv: &[Bytes]) -> Reply {
+    let (channel, message) = (&argv[1], &argv[2]);
+    let subs = ctx
+        .w
+        .pubsub
+        .shard_channels
+        .get(channel)
+        .cloned()
+        .unwrap_or_default();
+    let mut n = 0;
+    for id in subs {
+        if let Some(c) = ctx.w.clients.get_mut(&id) {
+            Reply::Push(vec![
+                Reply::bulk_str("smessage"),
+                Reply::Bulk(channel.clone()),
+                Reply::Bulk(message.clone()),
+            ])
+            .encode(&mut c.out, c.resp3);
+            ctx.w.mark_output(id);
+            n += 1;
+        }
+    }
+    Reply::Int(n)
 }
 
 /// Delivers a message to channel subscribers, then to matching pattern subscribers; returns
@@ -267,19 +351,27 @@ fn pubsub_numsub(ctx: &mut Ctx, argv: &[Bytes]) -> Reply {
     Reply::Array(out)
 }
 
-fn pubsub_shardchannels(_ctx: &mut Ctx, argv: &[Bytes]) -> Reply {
+fn pubsub_shardchannels(ctx: &mut Ctx, argv: &[Bytes]) -> Reply {
     if argv.len() > 3 {
         return subcommand_syntax_error(argv);
     }
-    // Sharded pub/sub (SSUBSCRIBE) does not exist here, so there are never shard channels.
-    Reply::Array(vec![])
+    let pat = argv.get(2);
+    Reply::bulks(
+        ctx.w
+            .pubsub
+            .shard_channels
+            .keys()
+            .filter(|ch| pat.is_none_or(|p| glob_match(p, ch, false)))
+            .cloned(),
+    )
 }
 
-fn pubsub_shardnumsub(_ctx: &mut Ctx, argv: &[Bytes]) -> Reply {
+fn pubsub_shardnumsub(ctx: &mut Ctx, argv: &[Bytes]) -> Reply {
     let mut out = Vec::new();
     for ch in &argv[2..] {
+        let n = ctx.w.pubsub.shard_channels.get(ch).map_or(0, |v| v.len());
         out.push(Reply::Bulk(ch.clone()));
-        out.push(Reply::Int(0));
+        out.push(Reply::Int(n as i64));
     }
     Reply::Array(out)
 }
@@ -311,8 +403,12 @@ pub fn unsubscribe_all(ctx: &mut crate::commands::Ctx) {
     };
     let channels: Vec<_> = c.channels.drain().collect();
     let patterns: Vec<_> = c.patterns.drain().collect();
+    let shard: Vec<_> = c.shard_channels.drain().collect();
     for ch in &channels {
         PubSub::unsubscribe(&mut ctx.w.pubsub.channels, ch, id);
+    }
+    for ch in &shard {
+        PubSub::unsubscribe(&mut ctx.w.pubsub.shard_channels, ch, id);
     }
     for p in &patterns {
         PubSub::unsubscribe(&mut ctx.w.pubsub.patterns, p, id);

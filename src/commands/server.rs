@@ -9,6 +9,11 @@ use crate::protocol::Reply;
 use crate::server::now_us;
 
 pub const COMMANDS: &[Command] = &[
+    Command::new("lolwut", -1, F::READONLY | F::FAST, super::lolwut::lolwut).doc(
+        "server",
+        "Display some computer art and the Redis version",
+        "[VERSION version]",
+    ),
     Command::new("time", 1, F::LOADING | F::STALE | F::FAST, time).doc(
         "server",
         "Return the current server time",

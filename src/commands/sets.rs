@@ -14,7 +14,7 @@ use super::args::{int, is, NOT_INT, R, SYNTAX};
 use super::lists::{non_negative, POSITIVE};
 use super::{Command, Ctx, Flags as F};
 use crate::db::glob::glob_match;
-use crate::db::scan::page_unordered;
+use crate::db::scan::page_dict;
 use crate::db::Value;
 use crate::protocol::request::parse_i64;
 use crate::protocol::Reply;
@@ -131,7 +131,7 @@ fn intset_limit(ctx: &Ctx) -> usize {
 
 /// Members in the order Redis would list them: numeric for an intset-sized set of integers,
 /// otherwise as they come.
-fn ordered<'a>(items: impl Iterator<Item = &'a Bytes>, limit: usize) -> Vec<&'a Bytes> {
+pub(crate) fn ordered<'a>(items: impl Iterator<Item = &'a Bytes>, limit: usize) -> Vec<&'a Bytes> {
     let items: Vec<&Bytes> = items.collect();
     if items.len() > limit {
         return items;
@@ -544,7 +544,7 @@ fn sscan(ctx: &mut Ctx, argv: &[Bytes]) -> Reply {
         let (page, next) = if is_intset {
             (sorted, 0)
         } else {
-            page_unordered(set.iter(), set.len(), cursor, count)
+            page_dict(set.iter(), set.len(), cursor, count, 1)
         };
         let items = page
             .into_iter()

@@ -188,6 +188,7 @@ const GROUPS: &[&[Command]] = {
         pubsub::COMMANDS,
         transactions::COMMANDS,
         scripting::COMMANDS,
+        sort::COMMANDS,
     ]
 };
 

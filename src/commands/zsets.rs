@@ -452,18 +452,22 @@ fn zrevrank(ctx: &mut Ctx, argv: &[Bytes]) -> Reply {
 fn zscan(ctx: &mut Ctx, argv: &[Bytes]) -> Reply {
     reply((|| {
         let cursor = super::args::scan_cursor(&argv[2])?;
+        let limit = |n: &str| ctx.w.config.get_i64(n).max(0) as usize;
+        let (max_len, max_value) = (
+            limit("zset-max-listpack-entries"),
+            limit("zset-max-listpack-value"),
+        );
         let Some(z) = read(ctx, &argv[1])? else {
             return Ok(scan_reply(0, vec![]));
         };
         let sa = parse_scan_args(argv, 2, cursor)?;
-        let small = z.len() <= 128;
-        let (members, next) = scan_page(
-            z.iter().map(|(m, _)| m),
-            z.len(),
-            small,
-            sa.cursor,
-            sa.count,
-        );
+        let small = z.len() <= max_len && z.members().all(|m| m.len() <= max_value);
+        // A listpack lists its members in score order.
+        let (members, next) = if small {
+            (z.iter().map(|(m, _)| m).collect(), 0)
+        } else {
+            scan_page(z.members(), z.len(), false, &sa, 2)
+        };
         let mut items = Vec::new();
         for m in members {
             if scan_matches(&sa.pattern, m) {
@@ -613,8 +617,17 @@ fn blocking_pop(
     shape: PopShape,
 ) -> R<Reply> {
     let deadline = timeout_deadline(timeout, ctx.now)?;
-    // Re-run for a client already blocked (a key was signalled): as Redis serves only keys
-    // that hold a zset, a key of another type is passed over instead of answering WRONGTYPE.
+    // Re-run for a client already blocked because a key was signalled: Redis serves it from
+    // that key only (`serveClientsBlockedOnSortedSetKey`), if it holds a zset, whatever the
+    // other keys hold meanwhile.
+    if let Some(k) = ctx.serving_key().filter(|k| keys.contains(k)) {
+        if let Ok(Some(_)) = ctx.db().get_zset(&k) {
+            return pop_generic(ctx, std::slice::from_ref(&k), max, count, shape);
+        }
+        return Ok(ctx.block_on(keys.to_vec(), deadline, Reply::NilArray));
+    }
+    // A re-run for another reason (SWAPDB, a key moved in): a key of another type is passed
+    // over instead of answering WRONGTYPE.
     let rerun = ctx
         .w
         .clients

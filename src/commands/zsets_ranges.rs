@@ -188,14 +188,10 @@ fn collect(z: &ZSet, spec: &Spec) -> Vec<(Bytes, f64)> {
             };
             limited(it, spec.offset, spec.limit)
         }
-        Range::Lex(min, max) => {
-            let it = if spec.rev {
-                z.rev_range_by_lex(min, max)
-            } else {
-                z.range_by_lex(min, max)
-            };
-            limited(it, spec.offset, spec.limit)
-        }
+        Range::Lex(min, max) => z
+            .lex_walk(min, max, spec.rev, spec.offset, spec.limit)
+            .map(|(m, s)| (m.clone(), s))
+            .collect(),
     }
 }
 
@@ -283,7 +279,7 @@ pub fn zlexcount(ctx: &mut Ctx, argv: &[Bytes]) -> Reply {
         let (min, max) = lex_range(&argv[2], &argv[3])?;
         let z = read(ctx, &argv[1])?;
         Ok(Reply::Int(
-            z.map_or(0, |z| z.range_by_lex(&min, &max).count()) as i64,
+            z.map_or(0, |z| z.lex_walk(&min, &max, false, 0, -1).count()) as i64,
         ))
     })())
 }

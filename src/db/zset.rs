@@ -329,28 +329,82 @@ impl ZSet {
         }
     }
 
-    /// Members within a lex range, ascending (meaningful when all scores are equal).
-    pub fn range_by_lex<'a>(&'a self, min: &'a LexBound, max: &'a LexBound) -> ZIter<'a> {
-        let start = self.lex_seek(min, false).unwrap_or(0);
-        Box::new(
-            self.index
-                .iter_from(start)
-                .skip_while(move |(_, m)| !lex_gte_min(m, min))
-                .take_while(move |(_, m)| lex_lte_max(m, max))
-                .map(|(s, m)| (m, s.0)),
-        )
-    }
-
-    /// Members within a lex range, descending.
-    pub fn rev_range_by_lex<'a>(&'a self, min: &'a LexBound, max: &'a LexBound) -> ZIter<'a> {
-        let end = self.lex_seek(max, true).unwrap_or(self.index.len);
-        Box::new(
-            self.index
-                .iter_rev_before(end)
-                .skip_while(move |(_, m)| !lex_lte_max(m, max))
-                .take_while(move |(_, m)| lex_gte_min(m, min))
-                .map(|(s, m)| (m, s.0)),
-        )
+    /// Members within a lex range, as Redis's listpack walk finds them (`zzlFirstInLexRange`,
+    /// `zzlLastInLexRange`, `genericZrangebylexCommand`): nothing when the range is empty or the
+    /// last member (in score order) is below `min` or the first above `max`; otherwise from the
+    /// first member >= `min` (the last <= `max` when `rev`), which must itself be within the
+    /// range, `offset` members are skipped without looking at them, then members are taken
+    /// while they stay <= `max` (>= `min`), at most `limit` (negative: no limit). With one score
+    /// for every member this is the plain lex range; with mixed scores it is Redis's answer.
+    pub fn lex_walk<'a>(
+        &'a self,
+        min: &'a LexBound,
+        max: &'a LexBound,
+        rev: bool,
+        offset: i64,
+        limit: i64,
+    ) -> ZIter<'a> {
+        if offset < 0 || lex_range_empty(min, max) {
+            return Box::new(std::iter::empty());
+        }
+        let (Some((_, first)), Some((_, last))) = (self.index.first(), self.index.last()) else {
+            return Box::new(std::iter::empty());
+        };
+        if !lex_gte_min(last, min) || !lex_lte_max(first, max) {
+            return Box::new(std::iter::empty());
+        }
+        let take = if limit < 0 {
+            usize::MAX
+        } else {
+            limit as usize
+        };
+        let map = |(s, m): &'a Item| (m, s.0);
+        if rev {
+            // With one score the members are in lex order: those after the seek are > max.
+            let hint = self.lex_seek(max, true).unwrap_or(self.index.len);
+            let Some(skipped) = self
+                .index
+                .iter_rev_before(hint)
+                .position(|(_, m)| lex_lte_max(m, max))
+            else {
+                return Box::new(std::iter::empty());
+            };
+            let end = hint - skipped;
+            let (_, m) = self.index.iter_rev_before(end).next().expect("found");
+            if !lex_gte_min(m, min) {
+                return Box::new(std::iter::empty());
+            }
+            let end = end - offset.min(end as i64) as usize;
+            Box::new(
+                self.index
+                    .iter_rev_before(end)
+                    .take_while(move |(_, m)| lex_gte_min(m, min))
+                    .take(take)
+                    .map(map),
+            )
+        } else {
+            let hint = self.lex_seek(min, false).unwrap_or(0);
+            let Some(skipped) = self
+                .index
+                .iter_from(hint)
+                .position(|(_, m)| lex_gte_min(m, min))
+            else {
+                return Box::new(std::iter::empty());
+            };
+            let start = hint + skipped;
+            let (_, m) = self.index.iter_from(start).next().expect("found");
+            if !lex_lte_max(m, max) {
+                return Box::new(std::iter::empty());
+            }
+            let start = start.saturating_add(offset.min(self.len() as i64) as usize);
+            Box::new(
+                self.index
+                    .iter_from(start.min(self.len()))
+                    .take_while(move |(_, m)| lex_lte_max(m, max))
+                    .take(take)
+                    .map(map),
+            )
+        }
     }
 
     /// Elements with ranks `start..=end` (0-based, already clamped to the set), ascending, or
@@ -380,6 +434,21 @@ impl ZSet {
         self.dirty.insert(m.clone());
         Some((m, s.0))
     }
+}
+
+/// A range no member can be in (Redis's `sdscmplex(min, max)` test, `-` and `+` exclusive).
+fn lex_range_empty(min: &LexBound, max: &LexBound) -> bool {
+    use LexBound::*;
+    let (cmp, ex) = match (min, max) {
+        (Min, Min) | (Max, Max) => (Ordering::Equal, true),
+        (Min, _) | (_, Max) => (Ordering::Less, true),
+        (Max, _) | (_, Min) => (Ordering::Greater, true),
+        (Inclusive(a) | Exclusive(a), Inclusive(b) | Exclusive(b)) => (
+            a.cmp(b),
+            matches!(min, Exclusive(_)) || matches!(max, Exclusive(_)),
+        ),
+    };
+    cmp == Ordering::Greater || (cmp == Ordering::Equal && ex)
 }
 
 pub fn lex_gte_min(m: &[u8], min: &LexBound) -> bool {

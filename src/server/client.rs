@@ -51,6 +51,8 @@ pub struct Client {
     pub watch_dirty: bool,
     pub channels: HashSet<Bytes>,
     pub patterns: HashSet<Bytes>,
+    /// Shard channels (SSUBSCRIBE).
+    pub shard_channels: HashSet<Bytes>,
     pub reply_mode: ReplyMode,
     pub monitor: bool,
     pub closing: bool,
@@ -90,6 +92,7 @@ impl Client {
             watch_dirty: false,
             channels: HashSet::new(),
             patterns: HashSet::new(),
+            shard_channels: HashSet::new(),
             reply_mode: ReplyMode::On,
             monitor: false,
             closing: false,
@@ -97,7 +100,14 @@ impl Client {
         }
     }
 
+    /// Every subscription, shard channels included: non-zero is Redis's CLIENT_PUBSUB (the
+    /// RESP2 subscribed context, `P` in CLIENT LIST).
     pub fn subscriptions(&self) -> usize {
+        self.channels.len() + self.patterns.len() + self.shard_channels.len()
+    }
+
+    /// Channels and patterns (`clientSubscriptionsCount`, what (P)SUBSCRIBE frames count).
+    pub fn channel_subscriptions(&self) -> usize {
         self.channels.len() + self.patterns.len()
     }
 

@@ -433,6 +433,9 @@ impl World {
         for p in &c.patterns {
             PubSub::unsubscribe(&mut self.pubsub.patterns, p, id);
         }
+        for ch in &c.shard_channels {
+            PubSub::unsubscribe(&mut self.pubsub.shard_channels, ch, id);
+        }
         for k in &c.watched {
             self.unwatch_key(id, k);
         }

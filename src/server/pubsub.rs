@@ -10,6 +10,8 @@ use super::ClientId;
 pub struct PubSub {
     pub channels: HashMap<Bytes, Vec<ClientId>>,
     pub patterns: HashMap<Bytes, Vec<ClientId>>,
+    /// Shard channels (SSUBSCRIBE); standalone, so every one is served here.
+    pub shard_channels: HashMap<Bytes, Vec<ClientId>>,
 }
 
 impl PubSub {
