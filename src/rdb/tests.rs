@@ -168,3 +168,51 @@ fn big_encodings_round_trip() {
         assert_eq!(back.len(), v.len());
     }
 }
+
+/// Random damage (several bytes changed, ranges cut or repeated) to payloads of every type,
+/// small and large: a cheap stand-in for `fuzz/fuzz_targets/restore.rs` in `cargo test`.
+#[test]
+fn random_damage_never_panics() {
+    use rand::{Rng, SeedableRng};
+    let mut rng = rand::rngs::StdRng::seed_from_u64(13);
+    let o = EncodeOptions::default();
+    let d = DecodeOptions::default();
+    let mut payloads: Vec<Vec<u8>> = RECORDED.iter().map(|(n, _)| payload(n)).collect();
+    let big_list: crate::db::List = (0..400)
+        .map(|i| bytes::Bytes::from(format!("item{i}")))
+        .collect();
+    payloads.push(dump(&Value::List(Box::new(big_list)), &o));
+    let mut big_zset = crate::db::ZSet::default();
+    for i in 0..200 {
+        big_zset.insert(bytes::Bytes::from(format!("m{i}")), i as f64 * 1.5);
+    }
+    payloads.push(dump(&Value::ZSet(Box::new(big_zset)), &o));
+    for _ in 0..20000 {
+        let p = &payloads[rng.gen_range(0..payloads.len())];
+        let mut q = p[..p.len() - 10].to_vec();
+        for _ in 0..rng.gen_range(1..4) {
+            if q.is_empty() {
+                break;
+            }
+            let i = rng.gen_range(0..q.len());
+            match rng.gen_range(0..3) {
+                0 => q[i] = rng.gen(),
+                1 => {
+                    let j = rng.gen_range(i..=q.len());
+                    q.drain(i..j);
+                }
+                _ => {
+                    let j = rng.gen_range(i..=q.len().min(i + 16));
+                    let piece = q[i..j].to_vec();
+                    q.splice(i..i, piece);
+                }
+            }
+        }
+        q.extend_from_slice(&p[p.len() - 10..]);
+        if let Ok(v) = restore(&q, true, &d) {
+            let again = dump(&v, &o);
+            let back = restore(&again, false, &d).expect("a dumped value restores");
+            assert_eq!(back.len(), v.len());
+        }
+    }
+}
