@@ -216,3 +216,47 @@ fn random_damage_never_panics() {
         }
     }
 }
+
+/// `RDB_TYPE_STREAM_LISTPACKS` (Redis 5 and 6): no first id, tombstone id, entries added or
+/// group read counters; Redis 7 derives them, and so does Berth.
+#[test]
+fn stream_listpacks_1() {
+    let mut lp = listpack::Writer::new();
+    for v in [1i64, 0, 1] {
+        lp.push_int(v);
+    }
+    lp.push_str(b"a");
+    for v in [0i64, 2, 0, 0] {
+        lp.push_int(v);
+    }
+    lp.push_str(b"1");
+    lp.push_int(4);
+    let mut w = RdbWriter::new(false);
+    w.byte(types::STREAM_LISTPACKS);
+    w.save_len(1);
+    let mut key = [0u8; 16];
+    key[7] = 1;
+    key[15] = 1;
+    w.raw_string(&key);
+    w.raw_string(&lp.finish());
+    for v in [1u64, 1, 1] {
+        w.save_len(v); // length, last id
+    }
+    w.save_len(1); // one group
+    w.raw_string(b"g");
+    w.save_len(0);
+    w.save_len(0); // its last id
+    w.save_len(0); // PEL
+    w.save_len(0); // consumers
+    w.buf.extend_from_slice(&RDB_VERSION.to_le_bytes());
+    let crc = crc64::crc64(0, &w.buf);
+    w.buf.extend_from_slice(&crc.to_le_bytes());
+    match restore(&w.buf, false, &DecodeOptions::default()).unwrap() {
+        Value::Stream(s) => {
+            assert_eq!(s.len(), 1);
+            assert_eq!(s.entries_added, 1);
+            assert_eq!(s.groups[&bytes::Bytes::from("g")].entries_read, 0);
+        }
+        v => panic!("{v:?}"),
+    }
+}
