@@ -173,6 +173,28 @@ fn quicklist_allows(node_bytes: usize, count: usize, fill: i64, sz: usize) -> bo
     new_sz <= 8192 && fill >= 0 && (count as i64) < fill
 }
 
+/// A list's quicklist nodes as RPUSH builds them (`quicklistPushTail` with this fill).
+pub fn quicklist_nodes(l: &crate::db::List, fill: i64) -> Vec<Writer> {
+    let mut nodes: Vec<Writer> = Vec::new();
+    for e in l.iter() {
+        let fits = nodes
+            .last()
+            .is_some_and(|n| quicklist_allows(n.bytes(), n.count(), fill, e.len()));
+        if !fits {
+            nodes.push(Writer::new());
+        }
+        nodes.last_mut().expect("node").push_str(e);
+    }
+    nodes
+}
+
+/// `rdbSavedObjectLen`: the bytes `rdbSaveObject` writes (DEBUG OBJECT's serializedlength).
+pub fn object_len(v: &Value, o: &EncodeOptions) -> usize {
+    let mut w = RdbWriter::new(o.compression);
+    write_value(&mut w, v, o);
+    w.buf.len() - 1
+}
+
 /// `rdbSaveObjectType` then `rdbSaveObject`.
 pub fn write_value(w: &mut RdbWriter, v: &Value, o: &EncodeOptions) {
     let t = object_type(v, o);
@@ -183,17 +205,7 @@ pub fn write_value(w: &mut RdbWriter, v: &Value, o: &EncodeOptions) {
             None => w.raw_string(s),
         },
         Value::List(l) => {
-            // Nodes as RPUSH builds them (`quicklistPushTail`).
-            let mut nodes: Vec<Writer> = Vec::new();
-            for e in l.iter() {
-                let fits = nodes.last().is_some_and(|n| {
-                    quicklist_allows(n.bytes(), n.count(), o.list_max_listpack_size, e.len())
-                });
-                if !fits {
-                    nodes.push(Writer::new());
-                }
-                nodes.last_mut().expect("node").push_str(e);
-            }
+            let nodes = quicklist_nodes(l, o.list_max_listpack_size);
             w.save_len(nodes.len() as u64);
             for n in nodes {
                 w.save_len(2); // QUICKLIST_NODE_CONTAINER_PACKED
