@@ -8,5 +8,6 @@ pub mod config_table;
 pub mod db;
 pub mod persist;
 pub mod protocol;
+pub mod rdb;
 pub mod scripting;
 pub mod server;

@@ -247,6 +247,7 @@ fn flag_names(cmd: &Command) -> Vec<String> {
         (Some(F::STALE), "stale"),
         (Some(F::SKIP_MONITOR), "skip_monitor"),
         (Some(F::SKIP_SLOWLOG), "skip_slowlog"),
+        (Some(F::ASKING), "asking"),
         (Some(F::FAST), "fast"),
         (Some(F::NO_AUTH), "no_auth"),
         (Some(F::MAY_REPLICATE), "may_replicate"),

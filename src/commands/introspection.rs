@@ -171,18 +171,6 @@ pub fn encoding_with(v: &Value, limit: &dyn Fn(&str) -> usize) -> &'static str {
     }
 }
 
-/// A rough RDB serialized length (DEBUG OBJECT).
-pub fn serialized_length(v: &Value) -> usize {
-    match v {
-        Value::Str(s) => s.len() + 1,
-        Value::List(l) => l.iter().map(|e| e.len() + 1).sum::<usize>() + 11,
-        Value::Hash(h) => h.iter().map(|(k, v)| k.len() + v.len() + 2).sum::<usize>() + 11,
-        Value::Set(s) => s.iter().map(|e| e.len() + 1).sum::<usize>() + 11,
-        Value::ZSet(z) => z.members().map(|e| e.len() + 9).sum::<usize>() + 11,
-        Value::Stream(st) => st.len() * 16 + 11,
-    }
-}
-
 /// jemalloc's size class for an allocation (what `zmalloc_size` reports).
 fn alloc_size(n: usize) -> usize {
     if n <= 8 {

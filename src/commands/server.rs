@@ -318,23 +318,27 @@ fn debug(ctx: &mut Ctx, argv: &[Bytes]) -> Reply {
     }
     if is(sub, "object") && argv.len() == 3 {
         let now = ctx.now;
+        let o = super::dump::encode_options(ctx);
         let db = ctx.db();
         let Some(e) = db.peek(&argv[2]) else {
             return Reply::err("ERR no such key");
         };
         let enc = super::introspection::encoding(&e.value);
         let idle = ((now - e.accessed) / 1000).max(0);
-        let len = super::introspection::serialized_length(&e.value);
+        let len = crate::rdb::encode::object_len(&e.value, &o);
         let mut s = format!(
             "Value at:0x{:012x} refcount:1 encoding:{enc} serializedlength:{len} lru:{} lru_seconds_idle:{idle}",
             (e as *const _ as usize) & 0xffff_ffff_ffff,
             (e.accessed / 1000) & 0xff_ffff,
         );
         if let crate::db::Value::List(l) = &e.value {
+            let nodes = crate::rdb::encode::quicklist_nodes(l, o.list_max_listpack_size);
+            let size: usize = nodes.iter().map(|n| n.bytes()).sum();
             s.push_str(&format!(
-                " ql_nodes:{} ql_avg_node:{:.2} ql_listpack_max:-2 ql_compressed:0 ql_uncompressed_size:{len}",
-                l.len().div_ceil(128).max(1),
-                l.len() as f64 / l.len().div_ceil(128).max(1) as f64
+                " ql_nodes:{} ql_avg_node:{:.2} ql_listpack_max:{} ql_compressed:0 ql_uncompressed_size:{size}",
+                nodes.len(),
+                l.len() as f64 / nodes.len().max(1) as f64,
+                o.list_max_listpack_size,
             ));
         }
         return Reply::Status(s);

@@ -29,6 +29,7 @@ impl Flags {
     pub const ALLOW_BUSY: u32 = 1 << 14;
     pub const MAY_REPLICATE: u32 = 1 << 15;
     pub const NO_MANDATORY_KEYS: u32 = 1 << 16;
+    pub const ASKING: u32 = 1 << 17;
 
     pub const NAMES: &'static [(u32, &'static str)] = &[
         (Self::WRITE, "write"),
@@ -42,6 +43,7 @@ impl Flags {
         (Self::STALE, "stale"),
         (Self::SKIP_MONITOR, "skip_monitor"),
         (Self::SKIP_SLOWLOG, "skip_slowlog"),
+        (Self::ASKING, "asking"),
         (Self::FAST, "fast"),
         (Self::NO_AUTH, "no_auth"),
         (Self::NO_MULTI, "no_multi"),
@@ -176,6 +178,7 @@ const GROUPS: &[&[Command]] = {
         server::COMMANDS,
         introspection::COMMANDS,
         keys::COMMANDS,
+        dump::COMMANDS,
         strings::COMMANDS,
         bits::COMMANDS,
         lists::COMMANDS,

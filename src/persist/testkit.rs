@@ -57,11 +57,24 @@ impl Conn {
     }
 
     pub fn send(&mut self, args: &[&str]) -> io::Result<()> {
-        let mut out = format!("*{}\r\n", args.len());
+        let args: Vec<&[u8]> = args.iter().map(|a| a.as_bytes()).collect();
+        self.send_bin(&args)
+    }
+
+    /// Sends a command whose arguments are bytes (DUMP payloads).
+    pub fn send_bin(&mut self, args: &[&[u8]]) -> io::Result<()> {
+        let mut out = format!("*{}\r\n", args.len()).into_bytes();
         for a in args {
-            out.push_str(&format!("${}\r\n{}\r\n", a.len(), a));
+            out.extend_from_slice(format!("${}\r\n", a.len()).as_bytes());
+            out.extend_from_slice(a);
+            out.extend_from_slice(b"\r\n");
         }
-        self.w.write_all(out.as_bytes())
+        self.w.write_all(&out)
+    }
+
+    pub fn cmd_bin(&mut self, args: &[&[u8]]) -> io::Result<V> {
+        self.send_bin(args)?;
+        self.read()
     }
 
     pub fn cmd(&mut self, args: &[&str]) -> io::Result<V> {
