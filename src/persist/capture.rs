@@ -4,7 +4,8 @@ use std::collections::{HashMap, HashSet};
 
 use bytes::Bytes;
 
-use super::committer::{member_deletes, Gc, WriteSet};
+use super::checkpoint::member_deletes;
+use super::committer::{Gc, WriteSet};
 use super::record::{self, Meta, T_HASH, T_LIST, T_SET, T_STR, T_STREAM, T_ZSET};
 use super::store::Op;
 use super::stream_records;

@@ -91,12 +91,7 @@ pub fn run(
                 }
             }
             Err(RecvTimeoutError::Timeout) => {
-                if let Some(item) = gc.pop_front() {
-                    let ops = reclaim(&*eng.store, item, &mut gc);
-                    if !ops.is_empty() {
-                        eng.apply(ops, true);
-                    }
-                }
+                reclaim_next(&mut eng, &mut gc);
             }
             Err(RecvTimeoutError::Disconnected) => break,
         }
@@ -110,17 +105,25 @@ pub fn run(
         return;
     }
     // Finish reclaiming before stopping, so a clean restart finds no garbage.
-    while let Some(item) = gc.pop_front() {
-        let ops = reclaim(&*eng.store, item, &mut gc);
-        if !ops.is_empty() {
-            eng.apply(ops, true);
-        }
-        if eng.stopped {
-            return;
-        }
+    while !eng.stopped && reclaim_next(&mut eng, &mut gc) {}
+    if eng.stopped {
+        return;
     }
     eng.sync();
     tracing::info!("persistence: store synced and closed");
+}
+
+/// Deletes one chunk of the next dead value; false when none is left. The deletes are not kept
+/// for a retry: garbage a crash leaves behind is reclaimed at the next start.
+fn reclaim_next(eng: &mut Engine, gc: &mut VecDeque<Gc>) -> bool {
+    let Some(item) = gc.pop_front() else {
+        return false;
+    };
+    let ops = reclaim(&*eng.store, item, gc);
+    if !ops.is_empty() {
+        eng.apply(ops, false);
+    }
+    true
 }
 
 fn checkpoint(eng: &mut Engine, job: Job, gc: &mut VecDeque<Gc>) {

@@ -314,8 +314,8 @@ pub fn run(
             }
         }
     };
-    if st.failing.swap(false, Ordering::SeqCst) {
-        st.recoveries.fetch_add(1, Ordering::Relaxed);
+    if st.failing.load(Ordering::SeqCst) {
+        st.recovered();
     }
     let mut log = Log {
         dir,
@@ -370,7 +370,7 @@ pub fn run(
             st.publish(lsn);
             // The first segment of a run is a plain file (no spare yet): move to the spare as
             // soon as the checkpointer has made one, for cheaper syncs.
-            if !log.seg.preallocated && log.unsynced.is_empty() && log.seg.spare_ready() {
+            if log.seg.capacity == 0 && log.unsynced.is_empty() && log.seg.spare_ready() {
                 if let Err(e) = log.rotate() {
                     tracing::warn!("redo log: cannot open a new segment ({e})");
                 }
@@ -407,14 +407,14 @@ pub fn run(
     }
 }
 
-/// Appends the first write set and every one waiting behind it as one write; returns the last
-/// LSN and whether one asked for a sync (SAVE, BGSAVE, BGREWRITEAOF).
+/// Appends the first write set and every one waiting behind it as one write.
 ///
 /// With `gather`, it keeps taking write sets while they keep coming (each within `GAP` of the
 /// last, for at most `gather` in all): with many clients in flight, their next commands arrive
 /// spread over the time it takes to answer them, and a short wait puts more of them behind one
 /// fdatasync (MySQL's binlog_group_commit_sync_delay, PostgreSQL's commit_delay). Returns the
-/// last LSN, whether one asked for a sync, and how many write sets went in.
+/// last LSN, whether one asked for a sync (SAVE, BGSAVE, BGREWRITEAOF), and how many write sets
+/// went in.
 fn append_group(
     first: WriteSet,
     rx: &Receiver<WriteSet>,
@@ -471,6 +471,3 @@ fn start_checkpoint(log: &mut Log, delta: &mut Delta, tx: &std::sync::mpsc::Send
     log.st.checkpoint_busy.store(true, Ordering::Release);
     tx.send(job).is_ok()
 }
-
-/// Members of a dead value known in memory, as deletes (small values, inline in the batch).
-pub use checkpoint::member_deletes;

@@ -107,32 +107,15 @@ fn run(
     progress: &AtomicU64,
     total: &AtomicU64,
 ) -> Result<Loaded, String> {
-    let mut store = super::store::open(engine, dir).map_err(|e| {
-        format!(
-            "cannot open {}: {e}. Berth will not start over a dataset it cannot read: restore \
-             the directory from a backup, or move it aside to start empty",
-            dir.join(engine).display()
-        )
-    })?;
+    let mut store = super::store::open(engine, dir)
+        .map_err(|e| unreadable(format!("cannot open {}: {e}", dir.join(engine).display())))?;
     total.store(store.disk_size(), Ordering::Relaxed);
     let replay = replay_log(&mut *store, dir)?;
     let mut keyspace = Keyspace::new(ndb);
     let now = crate::server::now_ms();
-    let loaded = load::load(&*store, &mut keyspace, now, progress).map_err(|e| {
-        format!(
-            "cannot load {}: {e}. Berth will not start over a dataset it cannot read: restore \
-             the directory from a backup, or move it aside to start empty",
-            dir.join(engine).display()
-        )
-    })?;
-    for chunk in loaded.ops.chunks(4096) {
-        store
-            .apply(chunk)
-            .map_err(|e| format!("cannot write to the store: {e}"))?;
-    }
-    store
-        .sync()
-        .map_err(|e| format!("cannot sync the store: {e}"))?;
+    let loaded = load::load(&*store, &mut keyspace, now, progress)
+        .map_err(|e| unreadable(format!("cannot load {}: {e}", dir.join(engine).display())))?;
+    write_synced(&mut *store, &loaded.ops)?;
     Ok(Loaded {
         store,
         keyspace,
@@ -143,40 +126,47 @@ fn run(
     })
 }
 
+/// Why Berth refuses to start over a dataset it cannot read, and the way out.
+fn unreadable(e: String) -> String {
+    format!(
+        "{e}. Berth will not start over a dataset it cannot read: restore the directory from a \
+         backup, or move it aside to start empty"
+    )
+}
+
+/// Writes `ops` into the store in batches, then syncs it.
+fn write_synced(store: &mut dyn Store, ops: &[super::store::Op]) -> Result<(), String> {
+    for chunk in ops.chunks(8192) {
+        store
+            .apply(chunk)
+            .map_err(|e| format!("cannot write to the store: {e}"))?;
+    }
+    store
+        .sync()
+        .map_err(|e| format!("cannot sync the store: {e}"))
+}
+
 /// Startup = store + log tail: the write sets logged after the store's checkpoint go into the
 /// store (coalesced by key, the checkpoint LSN with the last batch), the store is synced, and
 /// then the segments are deleted. A crash anywhere here replays the same tail again.
 fn replay_log(store: &mut dyn Store, dir: &std::path::Path) -> Result<redo::Replay, String> {
-    let damaged = |e: String| {
-        format!(
-            "{e}. Berth will not start over a dataset it cannot read: restore the directory \
-             from a backup, or move it aside to start empty"
-        )
-    };
     let checkpoint = checkpoint::checkpoint_lsn(store)
-        .map_err(|e| damaged(format!("cannot read {}: {e}", dir.display())))?;
+        .map_err(|e| unreadable(format!("cannot read {}: {e}", dir.display())))?;
     // A store of another format is refused by `load`, before anything is written to it.
     let format = store.get(super::record::FORMAT_KEY).ok().flatten();
     if format.is_some_and(|f| f != super::record::FORMAT) {
         return Ok(redo::Replay::empty(checkpoint));
     }
-    let replay = redo::replay(dir, checkpoint).map_err(damaged)?;
+    let mut replay = redo::replay(dir, checkpoint).map_err(unreadable)?;
     if replay.records > 0 {
         let started = Instant::now();
-        let mut ops = replay.ops.clone();
+        let mut ops = std::mem::take(&mut replay.ops);
+        let records = ops.len();
         ops.push(checkpoint::checkpoint_op(replay.last_lsn));
-        for chunk in ops.chunks(8192) {
-            store
-                .apply(chunk)
-                .map_err(|e| format!("cannot write to the store: {e}"))?;
-        }
-        store
-            .sync()
-            .map_err(|e| format!("cannot sync the store: {e}"))?;
+        write_synced(store, &ops)?;
         tracing::info!(
-            "redo log: replayed {} write sets ({} records) after checkpoint {} in {} ms",
+            "redo log: replayed {} write sets ({records} records) after checkpoint {} in {} ms",
             replay.records,
-            replay.ops.len(),
             checkpoint,
             started.elapsed().as_millis()
         );

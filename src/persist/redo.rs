@@ -100,14 +100,35 @@ pub fn decode_all(bytes: &[u8]) -> (Vec<Record>, usize) {
     (out, bytes.len() - at)
 }
 
-/// Where the first bad bytes at `at` are damage rather than a torn tail: an intact record
-/// follows them. A crash cuts only the end of a segment (an append in progress, or zeros the
-/// file system had not yet filled), so an intact record after the bad bytes means the log was
-/// damaged in the middle, as `redis-check-aof` tells a truncated AOF from a corrupt one.
-pub fn damaged_at(bytes: &[u8], at: usize) -> Option<usize> {
-    ((at + 1)..bytes.len())
-        .any(|i| decode_one(&bytes[i..]).is_some_and(|(r, _)| !r.ops.is_empty() || r.lsn != 0))
-        .then_some(at)
+/// What one segment holds: its intact records, where they end (`good`), the bytes after them
+/// that are not the zeros a segment starts as (`torn`: what a crash cut short), and whether
+/// those bad bytes are damage rather than a torn tail (`damaged`, at `good`).
+struct SegmentScan {
+    records: Vec<Record>,
+    good: usize,
+    torn: usize,
+    damaged: bool,
+}
+
+/// A crash cuts only the end of a segment (an append in progress, or zeros the file system had
+/// not yet filled), so an intact record after the bad bytes means the log was damaged in the
+/// middle, as `redis-check-aof` tells a truncated AOF from a corrupt one.
+fn scan_segment(bytes: &[u8]) -> SegmentScan {
+    let (records, tail) = decode_all(bytes);
+    let good = bytes.len() - tail;
+    let torn = bytes[good..]
+        .iter()
+        .rposition(|b| *b != 0)
+        .map_or(0, |i| i + 1);
+    let damaged = ((good + 1)..good + torn).any(|i| {
+        decode_one(&bytes[i..good + torn]).is_some_and(|(r, _)| !r.ops.is_empty() || r.lsn != 0)
+    });
+    SegmentScan {
+        records,
+        good,
+        torn,
+        damaged,
+    }
 }
 
 fn decode_one(b: &[u8]) -> Option<(Record, usize)> {
@@ -190,12 +211,15 @@ pub fn replay(dir: &Path, checkpoint: u64) -> Result<Replay, String> {
     };
     for (_, path) in &segs {
         let bytes = fs::read(path).map_err(|e| format!("cannot read {}: {e}", path.display()))?;
-        let (records, tail) = decode_all(&bytes);
-        let good = bytes.len() - tail;
-        let torn = unwritten(&bytes, tail);
-        if let Some(at) = damaged_at(&bytes[..good + torn], good) {
+        let SegmentScan {
+            records,
+            good,
+            torn,
+            damaged,
+        } = scan_segment(&bytes);
+        if damaged {
             return Err(format!(
-                "the redo log segment {} is damaged at offset {at} (of {}): intact write sets \
+                "the redo log segment {} is damaged at offset {good} (of {}): intact write sets \
                  follow bytes that are not one. `berth --check-log --dir {} --fix` cuts the \
                  segment there (the write sets after it are lost), or restore the directory \
                  from a backup",
@@ -252,9 +276,8 @@ pub struct Segment {
     pub number: u64,
     /// Bytes of records written (the position of the next append).
     pub bytes: u64,
-    /// Made from the zero-filled spare (else a plain file that grows with each append).
-    pub preallocated: bool,
-    /// The file's size when it was opened (the spare's size; 0 for a plain file).
+    /// The file's size when it was opened: the zero-filled spare's, or 0 for a plain file that
+    /// grows with each append.
     pub capacity: u64,
 }
 
@@ -324,8 +347,7 @@ impl Segment {
         let logs = log_dir(dir);
         fs::create_dir_all(&logs)?;
         let path = segment_path(dir, number);
-        let preallocated = fs::rename(logs.join(SPARE), &path).is_ok();
-        if !preallocated {
+        if fs::rename(logs.join(SPARE), &path).is_err() {
             File::create(&path)?;
         }
         let file = OpenOptions::new().write(true).open(&path)?;
@@ -336,7 +358,6 @@ impl Segment {
             file,
             number,
             bytes: 0,
-            preallocated,
             capacity,
         })
     }
@@ -362,13 +383,6 @@ impl Segment {
     }
 }
 
-/// The bytes after the last record that are not the zeros a segment starts as: what a crash
-/// cut short.
-fn unwritten(bytes: &[u8], tail: usize) -> usize {
-    let rest = &bytes[bytes.len() - tail..];
-    rest.iter().rposition(|b| *b != 0).map_or(0, |i| i + 1)
-}
-
 /// `berth --check-log [--fix]`: reports each segment of `<dir>/log`; with `fix`, cuts a
 /// damaged segment at its first bad record. Returns whether the log is usable as it is now.
 pub fn check(dir: &Path, fix: bool) -> io::Result<bool> {
@@ -379,39 +393,42 @@ pub fn check(dir: &Path, fix: bool) -> io::Result<bool> {
     }
     for (_, path) in segs {
         let bytes = fs::read(&path)?;
-        let (records, torn) = decode_all(&bytes);
-        let good = bytes.len() - torn;
-        let torn = unwritten(&bytes, torn);
+        let SegmentScan {
+            records,
+            good,
+            torn,
+            damaged,
+        } = scan_segment(&bytes);
         let used = good + torn;
         let lsns = match (records.first(), records.last()) {
             (Some(a), Some(b)) => format!("write sets {}..{}", a.lsn, b.lsn),
             _ => "no write sets".into(),
         };
-        match damaged_at(&bytes[..used], good) {
-            Some(at) if fix => {
+        match (damaged, fix) {
+            (true, true) => {
                 OpenOptions::new()
                     .write(true)
                     .open(&path)?
-                    .set_len(at as u64)?;
+                    .set_len(good as u64)?;
                 println!(
-                    "{}: {lsns}; DAMAGED at offset {at}: cut there ({} bytes dropped)",
+                    "{}: {lsns}; DAMAGED at offset {good}: cut there ({} bytes dropped)",
                     path.display(),
-                    used - at
+                    used - good
                 );
             }
-            Some(at) => {
+            (true, false) => {
                 ok = false;
                 println!(
-                    "{}: {lsns}; DAMAGED at offset {at} of {used}: run again with --fix to cut \
-                     it there (the write sets after it are lost)",
+                    "{}: {lsns}; DAMAGED at offset {good} of {used}: run again with --fix to \
+                     cut it there (the write sets after it are lost)",
                     path.display(),
                 );
             }
-            None if torn > 0 => println!(
+            (false, _) if torn > 0 => println!(
                 "{}: {lsns}; torn tail of {torn} bytes (dropped at startup, as a crash leaves it)",
                 path.display()
             ),
-            None => println!("{}: {lsns}; ok", path.display()),
+            (false, _) => println!("{}: {lsns}; ok", path.display()),
         }
     }
     Ok(ok)
