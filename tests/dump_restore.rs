@@ -7,25 +7,9 @@
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use berth::persist::testkit::{free_port, Berth, Conn, V};
+use berth::persist::testkit::{free_port, Berth, Conn, DataDir, V};
 
 const BIN: &str = env!("CARGO_BIN_EXE_berth");
-
-struct Dir(String);
-
-impl Dir {
-    fn new(name: &str) -> Dir {
-        let d = std::env::temp_dir().join(format!("berth-dr-{name}-{}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&d);
-        Dir(d.to_string_lossy().into_owned())
-    }
-}
-
-impl Drop for Dir {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
-}
 
 struct Redis {
     child: Child,
@@ -356,7 +340,7 @@ fn payloads_cross_both_ways() {
         eprintln!("skipped: redis-server is not on PATH (or did not start)");
         return;
     };
-    let dir = Dir::new("cross");
+    let dir = DataDir::new("dr", "cross");
     let mut berth = Berth::start(BIN, &dir.0, &["--loglevel", "warning"]).unwrap();
     let mut r = Conn::connect(redis.port).unwrap();
     let mut b = Conn::connect(berth.port).unwrap();

@@ -7,25 +7,9 @@ use std::io::Write;
 use std::net::TcpStream;
 use std::time::{Duration, Instant};
 
-use berth::persist::testkit::{Berth, Conn, V};
+use berth::persist::testkit::{Berth, Conn, DataDir, V};
 
 const BIN: &str = env!("CARGO_BIN_EXE_berth");
-
-struct Dir(String);
-
-impl Dir {
-    fn new(name: &str) -> Dir {
-        let d = std::env::temp_dir().join(format!("berth-ld-{name}-{}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&d);
-        Dir(d.to_string_lossy().into_owned())
-    }
-}
-
-impl Drop for Dir {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
-}
 
 const BATCHES: usize = 200;
 const PER: usize = 1000;
@@ -68,7 +52,7 @@ fn fill(port: u16) {
 
 #[test]
 fn loading_phase_answers_loading_then_serves_the_data() {
-    let dir = Dir::new("big");
+    let dir = DataDir::new("ld", "big");
     let extra = ["--loglevel", "warning"];
     let mut s = Berth::start(BIN, &dir.0, &extra).unwrap();
     fill(s.port);
@@ -159,7 +143,7 @@ fn loading_phase_answers_loading_then_serves_the_data() {
 
 #[test]
 fn corrupt_journal_is_refused_with_the_way_out() {
-    let dir = Dir::new("corrupt");
+    let dir = DataDir::new("ld", "corrupt");
     let extra = ["--loglevel", "warning"];
     let mut s = Berth::start(BIN, &dir.0, &extra).unwrap();
     let mut c = Conn::connect(s.port).unwrap();

@@ -1,25 +1,9 @@
 //! Persistence: every type survives a graceful restart and a SIGKILL, for each engine; the
 //! crash tool runs a short version; a second Berth on the same directory refuses to start.
 
-use berth::persist::testkit::{dump, Berth, Conn};
+use berth::persist::testkit::{dump, Berth, Conn, DataDir};
 
 const BIN: &str = env!("CARGO_BIN_EXE_berth");
-
-struct Dir(String);
-
-impl Dir {
-    fn new(name: &str) -> Dir {
-        let d = std::env::temp_dir().join(format!("berth-pt-{name}-{}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&d);
-        Dir(d.to_string_lossy().into_owned())
-    }
-}
-
-impl Drop for Dir {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
-}
 
 fn ok(c: &mut Conn, args: &[&str]) {
     let r = c.cmd(args).expect("reply");
@@ -117,7 +101,7 @@ fn workload(c: &mut Conn, round: usize) {
 }
 
 fn roundtrip(engine: &str) {
-    let dir = Dir::new(engine);
+    let dir = DataDir::new("pt", engine);
     let extra = ["--storage-engine", engine, "--loglevel", "warning"];
     let mut s = Berth::start(BIN, &dir.0, &extra).unwrap();
     let mut c = Conn::connect(s.port).unwrap();
@@ -166,7 +150,7 @@ fn every_type_survives_restart_sled() {
 }
 
 fn crash(engine: &str) {
-    let dir = Dir::new(&format!("crash-{engine}"));
+    let dir = DataDir::new("pt", &format!("crash-{engine}"));
     let out = std::process::Command::new(env!("CARGO_BIN_EXE_berth-crash"))
         .args([
             "--berth",
@@ -201,7 +185,7 @@ fn crash_suite_short_sled() {
 
 #[test]
 fn second_berth_on_the_same_directory_refuses() {
-    let dir = Dir::new("lock");
+    let dir = DataDir::new("pt", "lock");
     let _s = Berth::start(BIN, &dir.0, &["--loglevel", "warning"]).unwrap();
     let out = std::process::Command::new(BIN)
         .args(["--port", "0", "--dir", &dir.0])
@@ -214,7 +198,7 @@ fn second_berth_on_the_same_directory_refuses() {
 
 #[test]
 fn unknown_format_is_refused() {
-    let dir = Dir::new("format");
+    let dir = DataDir::new("pt", "format");
     let mut s = Berth::start(BIN, &dir.0, &["--loglevel", "warning"]).unwrap();
     s.shutdown();
     // Rewrite the format record through the engine, as a future version would.

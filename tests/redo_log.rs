@@ -7,25 +7,9 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use berth::persist::redo;
-use berth::persist::testkit::{Berth, Conn, V};
+use berth::persist::testkit::{Berth, Conn, DataDir, V};
 
 const BIN: &str = env!("CARGO_BIN_EXE_berth");
-
-struct Dir(String);
-
-impl Dir {
-    fn new(name: &str) -> Dir {
-        let d = std::env::temp_dir().join(format!("berth-redo-{name}-{}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&d);
-        Dir(d.to_string_lossy().into_owned())
-    }
-}
-
-impl Drop for Dir {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
-}
 
 /// Checkpoints only when asked (BGREWRITEAOF) or at a clean stop.
 const NO_TIMED_CHECKPOINTS: [&str; 4] = ["--checkpoint-interval", "86400", "--loglevel", "warning"];
@@ -58,6 +42,25 @@ fn checkpoint_now(c: &mut Conn) {
     }
 }
 
+/// Runs berth on `dir` to its exit: a start that must be refused, or `--check-log`. With
+/// `--port 0`, a Berth that wrongly started would serve forever; the timeout ends it.
+fn run_once(dir: &str, extra: &[&str]) -> std::process::Output {
+    std::process::Command::new("timeout")
+        .args([
+            "20",
+            BIN,
+            "--port",
+            "0",
+            "--dir",
+            dir,
+            "--loglevel",
+            "warning",
+        ])
+        .args(extra)
+        .output()
+        .unwrap()
+}
+
 fn segments(dir: &str) -> Vec<PathBuf> {
     redo::segments(Path::new(dir))
         .unwrap()
@@ -68,7 +71,7 @@ fn segments(dir: &str) -> Vec<PathBuf> {
 
 #[test]
 fn acknowledged_writes_come_back_from_the_log_after_sigkill() {
-    let dir = Dir::new("kill");
+    let dir = DataDir::new("redo", "kill");
     let mut s = Berth::start(BIN, &dir.0, &NO_TIMED_CHECKPOINTS).unwrap();
     let mut c = Conn::connect(s.port).unwrap();
     cmd(&mut c, &["SET", "ttl", "v", "EX", "1000"]);
@@ -104,7 +107,7 @@ fn acknowledged_writes_come_back_from_the_log_after_sigkill() {
 
 #[test]
 fn a_job_pushed_and_popped_between_checkpoints_never_reaches_the_store() {
-    let dir = Dir::new("coalesce");
+    let dir = DataDir::new("redo", "coalesce");
     let s = Berth::start(BIN, &dir.0, &NO_TIMED_CHECKPOINTS).unwrap();
     let mut c = Conn::connect(s.port).unwrap();
     cmd(&mut c, &["SET", "keep", "1"]);
@@ -132,7 +135,7 @@ fn a_job_pushed_and_popped_between_checkpoints_never_reaches_the_store() {
 
 #[test]
 fn a_torn_tail_is_dropped_and_everything_acknowledged_kept() {
-    let dir = Dir::new("torn");
+    let dir = DataDir::new("redo", "torn");
     let mut s = Berth::start(BIN, &dir.0, &NO_TIMED_CHECKPOINTS).unwrap();
     let mut c = Conn::connect(s.port).unwrap();
     for i in 0..50 {
@@ -159,7 +162,7 @@ fn a_torn_tail_is_dropped_and_everything_acknowledged_kept() {
 
 #[test]
 fn a_log_with_a_missing_write_set_is_refused() {
-    let dir = Dir::new("gap");
+    let dir = DataDir::new("redo", "gap");
     let mut s = Berth::start(BIN, &dir.0, &NO_TIMED_CHECKPOINTS).unwrap();
     let mut c = Conn::connect(s.port).unwrap();
     cmd(&mut c, &["SET", "a", "1"]);
@@ -170,19 +173,7 @@ fn a_log_with_a_missing_write_set_is_refused() {
     let mut buf = Vec::new();
     redo::encode(&mut buf, 1_000, &[(b"x".to_vec(), None)]);
     seg.write(&buf).unwrap();
-    let out = std::process::Command::new("timeout")
-        .args([
-            "20",
-            BIN,
-            "--port",
-            "0",
-            "--dir",
-            &dir.0,
-            "--loglevel",
-            "warning",
-        ])
-        .output()
-        .unwrap();
+    let out = run_once(&dir.0, &[]);
     assert!(!out.status.success());
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(
@@ -193,7 +184,7 @@ fn a_log_with_a_missing_write_set_is_refused() {
 
 #[test]
 fn a_clean_stop_checkpoints_everything() {
-    let dir = Dir::new("clean");
+    let dir = DataDir::new("redo", "clean");
     let mut s = Berth::start(BIN, &dir.0, &NO_TIMED_CHECKPOINTS).unwrap();
     let mut c = Conn::connect(s.port).unwrap();
     cmd(&mut c, &["RPUSH", "q", "1", "2"]);
@@ -206,7 +197,7 @@ fn a_clean_stop_checkpoints_everything() {
 
 #[test]
 fn checkpoint_directives_apply_at_runtime() {
-    let dir = Dir::new("config");
+    let dir = DataDir::new("redo", "config");
     let s = Berth::start(BIN, &dir.0, &NO_TIMED_CHECKPOINTS).unwrap();
     let mut c = Conn::connect(s.port).unwrap();
     assert_eq!(
@@ -253,7 +244,7 @@ fn checkpoint_directives_apply_at_runtime() {
 
 #[test]
 fn damage_in_the_middle_is_refused_until_check_log_fix_cuts_it() {
-    let dir = Dir::new("damaged");
+    let dir = DataDir::new("redo", "damaged");
     let mut s = Berth::start(BIN, &dir.0, &NO_TIMED_CHECKPOINTS).unwrap();
     let mut c = Conn::connect(s.port).unwrap();
     for i in 0..20 {
@@ -266,16 +257,7 @@ fn damage_in_the_middle_is_refused_until_check_log_fix_cuts_it() {
     let written = bytes.iter().rposition(|b| *b != 0).unwrap() + 1;
     bytes[written / 2] ^= 0xff;
     std::fs::write(&last, &bytes).unwrap();
-    let run = |extra: &[&str]| {
-        // `--port 0`: if Berth wrongly started, it would serve forever; the timeout ends it.
-        std::process::Command::new("timeout")
-            .arg("20")
-            .arg(BIN)
-            .args(["--port", "0", "--dir", &dir.0, "--loglevel", "warning"])
-            .args(extra)
-            .output()
-            .unwrap()
-    };
+    let run = |extra: &[&str]| run_once(&dir.0, extra);
     let out = run(&[]);
     assert!(!out.status.success());
     let err = String::from_utf8_lossy(&out.stderr);

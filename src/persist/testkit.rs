@@ -164,6 +164,23 @@ pub fn dump(c: &mut Conn, dbs: usize) -> io::Result<Vec<String>> {
     Ok(out)
 }
 
+/// A fresh data directory, `<tmp>/berth-<suite>-<name>-<pid>`, removed when dropped.
+pub struct DataDir(pub String);
+
+impl DataDir {
+    pub fn new(suite: &str, name: &str) -> DataDir {
+        let d = std::env::temp_dir().join(format!("berth-{suite}-{name}-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&d);
+        DataDir(d.to_string_lossy().into_owned())
+    }
+}
+
+impl Drop for DataDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
 /// A berth process on a free port over a given data directory.
 pub struct Berth {
     pub child: Child,
