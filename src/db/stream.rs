@@ -5,6 +5,7 @@
 //! tree; approximate trimming (`~`) removes whole nodes only, and XINFO reports the radix tree's
 //! size, so the node boundaries are modelled too (ids and an estimate of the listpack bytes).
 
+use super::listpack::{int_size, str_size};
 use std::collections::{BTreeMap, BTreeSet};
 
 use bytes::Bytes;
@@ -202,7 +203,7 @@ struct Node {
 
 impl Node {
     fn bytes(&self) -> usize {
-        self.base_bytes + lp_int(self.live as i64) + lp_int((self.ids.len() - self.live) as i64)
+        self.base_bytes + int_size(self.live as i64) + int_size((self.ids.len() - self.live) as i64)
     }
     fn master(&self) -> StreamId {
         self.ids[0]
@@ -220,44 +221,6 @@ pub struct Stream {
     nodes: BTreeMap<StreamId, Node>,
     /// Entries added or deleted since the last commit (persistence writes just these).
     pub dirty: std::collections::HashSet<StreamId>,
-}
-
-fn backlen(l: usize) -> usize {
-    match l {
-        0..=127 => 1,
-        128..=16382 => 2,
-        16383..=2097150 => 3,
-        2097151..=268435454 => 4,
-        _ => 5,
-    }
-}
-
-fn lp_int(v: i64) -> usize {
-    let enc = match v {
-        0..=127 => 1,
-        -4096..=4095 => 2,
-        -32768..=32767 => 3,
-        -8388608..=8388607 => 4,
-        -2147483648..=2147483647 => 5,
-        _ => 9,
-    };
-    enc + backlen(enc)
-}
-
-fn lp_str(s: &[u8]) -> usize {
-    if s.len() <= 20 {
-        if let Some(v) = crate::protocol::request::parse_i64(s) {
-            if v.to_string().as_bytes() == s {
-                return lp_int(v);
-            }
-        }
-    }
-    let enc = match s.len() {
-        0..=63 => 1 + s.len(),
-        64..=4095 => 2 + s.len(),
-        _ => 5 + s.len(),
-    };
-    enc + backlen(enc)
 }
 
 /// `raxSize`-style node count of a radix tree holding these equal-length keys.
@@ -363,9 +326,9 @@ impl Stream {
                 n.alloc_req = n.bytes();
             }
             let base = 7
-                + lp_int(fields.len() as i64)
-                + fields.iter().map(|f| lp_str(f)).sum::<usize>()
-                + lp_int(0);
+                + int_size(fields.len() as i64)
+                + fields.iter().map(|f| str_size(f)).sum::<usize>()
+                + int_size(0);
             self.nodes.insert(
                 id,
                 Node {
@@ -388,22 +351,22 @@ impl Stream {
         };
         let same = node.master_fields == fields;
         let numfields = fields.len() as i64;
-        let mut b = lp_int(if same { 2 } else { 0 })
-            + lp_int(id.ms.wrapping_sub(master.ms) as i64)
-            + lp_int(id.seq.wrapping_sub(master.seq) as i64);
+        let mut b = int_size(if same { 2 } else { 0 })
+            + int_size(id.ms.wrapping_sub(master.ms) as i64)
+            + int_size(id.seq.wrapping_sub(master.seq) as i64);
         let lp_count = if same {
             b += fv
                 .iter()
                 .skip(1)
                 .step_by(2)
-                .map(|v| lp_str(v))
+                .map(|v| str_size(v))
                 .sum::<usize>();
             numfields + 3
         } else {
-            b += lp_int(numfields) + fv.iter().map(|v| lp_str(v)).sum::<usize>();
+            b += int_size(numfields) + fv.iter().map(|v| str_size(v)).sum::<usize>();
             numfields * 2 + 4
         };
-        b += lp_int(lp_count);
+        b += int_size(lp_count);
         node.base_bytes += b;
         node.ids.push(id);
         node.live += 1;
