@@ -185,6 +185,7 @@ const GROUPS: &[&[Command]] = {
         hashes::COMMANDS,
         sets::COMMANDS,
         zsets::COMMANDS,
+        geo::COMMANDS,
         streams::COMMANDS,
         streams_read::COMMANDS,
         streams_groups::COMMANDS,

@@ -273,7 +273,7 @@ pub fn after_write(ctx: &mut Ctx, key: &[u8]) {
 
 // ---- ZADD / ZINCRBY ----
 
-fn zadd(ctx: &mut Ctx, argv: &[Bytes]) -> Reply {
+pub fn zadd(ctx: &mut Ctx, argv: &[Bytes]) -> Reply {
     reply(zadd_generic(ctx, argv, false))
 }
 

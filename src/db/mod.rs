@@ -1,6 +1,8 @@
 //! The keyspace: 16 databases of keys to typed values, with expiry and a stable SCAN order.
 
 pub mod collections;
+pub mod csort;
+pub mod geohash;
 pub mod glob;
 pub mod listpack;
 pub mod scan;

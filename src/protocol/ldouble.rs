@@ -436,6 +436,30 @@ pub fn add(a: Ld, b: Ld) -> Option<Ld> {
     Some(r)
 }
 
+impl Ld {
+    /// A finite double as a long double (exact: every double is one).
+    pub fn from_f64(x: f64) -> Ld {
+        let bits = x.to_bits();
+        let neg = bits >> 63 == 1;
+        let exp = ((bits >> 52) & 0x7ff) as i64;
+        let frac = bits & ((1 << 52) - 1);
+        let (m, e) = if exp == 0 {
+            (frac, -1074)
+        } else {
+            (frac | (1 << 52), exp - 1075)
+        };
+        if m == 0 {
+            return Ld { neg, m: 0, e: 0 };
+        }
+        let shift = m.leading_zeros() as i64;
+        Ld {
+            neg,
+            m: m << shift,
+            e: e - shift,
+        }
+    }
+}
+
 /// `%.17Lf` with trailing zeros (and a trailing '.') removed, "-0" printed as "0".
 pub fn format_human(v: Ld) -> String {
     let mut n = Big::from_u64(v.m);

@@ -26,6 +26,9 @@ pub enum Reply {
     Set(Vec<Reply>),
     /// RESP3 double; RESP2 bulk string in `%.17g`.
     Double(f64),
+    /// A double as `addReplyHumanLongDouble` sends it (GEOPOS coordinates): `%.17Lf` with
+    /// trailing zeros removed, a RESP3 double or a RESP2 bulk string.
+    HumanDouble(f64),
     /// RESP3 boolean; RESP2 integer 1 / 0.
     Bool(bool),
     /// RESP3 verbatim string (`txt`); RESP2 bulk.
@@ -110,6 +113,14 @@ impl Reply {
                     bulk(out, text.as_bytes());
                 }
             }
+            Reply::HumanDouble(d) => {
+                let text = human_double(*d);
+                if resp3 {
+                    line(out, b',', text.as_bytes());
+                } else {
+                    bulk(out, text.as_bytes());
+                }
+            }
             Reply::Bool(b) => {
                 if resp3 {
                     out.put_slice(if *b { b"#t\r\n" } else { b"#f\r\n" });
@@ -131,6 +142,14 @@ impl Reply {
             Reply::None => {}
         }
     }
+}
+
+/// `ld2string(.., LD_STR_HUMAN)` of a double.
+pub fn human_double(d: f64) -> String {
+    if d.is_infinite() {
+        return if d > 0.0 { "inf" } else { "-inf" }.into();
+    }
+    super::ldouble::format_human(super::ldouble::Ld::from_f64(d))
 }
 
 fn line(out: &mut BytesMut, sigil: u8, text: &[u8]) {

@@ -10,6 +10,7 @@ use super::Shared;
 use crate::commands::table::{self, Resolved};
 use crate::commands::Flags;
 use crate::protocol::numbers::{fmt_double, fmt_g};
+use crate::protocol::reply::human_double;
 use crate::protocol::Reply;
 use crate::server::dispatch::call_nested;
 
@@ -261,7 +262,7 @@ pub fn reply_to_lua(lua: &Lua, r: &Reply, resp3: bool) -> mlua::Result<Value> {
 /// since text built in Rust must not be skipped over by a Lua error.
 fn needs_text(r: &Reply, resp3: bool) -> bool {
     match r {
-        Reply::Error(_) => true,
+        Reply::Error(_) | Reply::HumanDouble(_) => true,
         Reply::Double(_) => !resp3,
         Reply::Array(items) | Reply::Push(items) | Reply::Set(items) => {
             items.iter().any(|x| needs_text(x, resp3))
@@ -354,7 +355,8 @@ unsafe fn push_reply(l: *mut ffi::lua_State, r: &Reply, resp3: bool) {
         }
         Reply::Bool(b) if resp3 => ffi::lua_pushboolean(l, *b as i32),
         Reply::Bool(b) => ffi::lua_pushnumber(l, *b as i64 as f64),
-        Reply::Error(_) => ffi::lua_pushnil(l), // never: needs_text sends errors the slow way
+        // never: needs_text sends these the slow way
+        Reply::Error(_) | Reply::HumanDouble(_) => ffi::lua_pushnil(l),
     }
 }
 
@@ -426,6 +428,12 @@ fn reply_to_lua_slow(lua: &Lua, r: &Reply, resp3: bool) -> mlua::Result<Value> {
         }
         Reply::Double(d) if resp3 => single("double", Value::Number(*d))?,
         Reply::Double(d) => Value::String(lua.create_string(fmt_double(*d))?),
+        // Lua reads the text Redis sent (strtod of the RESP3 double, or the RESP2 string).
+        Reply::HumanDouble(d) if resp3 => single(
+            "double",
+            Value::Number(human_double(*d).parse().unwrap_or(*d)),
+        )?,
+        Reply::HumanDouble(d) => Value::String(lua.create_string(human_double(*d))?),
         Reply::Bool(b) if resp3 => Value::Boolean(*b),
         Reply::Bool(b) => Value::Number(*b as i64 as f64),
     })
