@@ -150,7 +150,11 @@ fn fixed4(d: f64) -> String {
     } else {
         i64::MIN
     };
-    let (sign, u) = if v < 0 { ("-", v.unsigned_abs()) } else { ("", v as u64) };
+    let (sign, u) = if v < 0 {
+        ("-", v.unsigned_abs())
+    } else {
+        ("", v as u64)
+    };
     format!("{sign}{}.{:04}", u / 10000, u % 10000)
 }
 
@@ -248,9 +252,13 @@ fn geodist(ctx: &mut Ctx, argv: &[Bytes]) -> Reply {
 #[derive(Clone, Copy, PartialEq)]
 enum Variant {
     /// GEORADIUS / GEORADIUS_RO (`ro`: no STORE).
-    Coords { ro: bool },
+    Coords {
+        ro: bool,
+    },
     /// GEORADIUSBYMEMBER / GEORADIUSBYMEMBER_RO.
-    Member { ro: bool },
+    Member {
+        ro: bool,
+    },
     Search,
     SearchStore,
 }
@@ -321,7 +329,10 @@ fn parse(argv: &[Bytes], z: Option<&ZSet>, var: Variant) -> R<Request> {
         }
     };
     let is_search = matches!(var, Variant::Search | Variant::SearchStore);
-    let may_store = matches!(var, Variant::Coords { ro: false } | Variant::Member { ro: false });
+    let may_store = matches!(
+        var,
+        Variant::Coords { ro: false } | Variant::Member { ro: false }
+    );
     let (mut frommember, mut fromloc, mut byradius, mut bybox) = (false, false, false, false);
     let rest = &argv[base..];
     let mut i = 0;
@@ -584,7 +595,7 @@ mod tests {
     fn distances_print_like_redis() {
         assert_eq!(fixed4(0.0), "0.0000");
         assert_eq!(fixed4(0.0001), "0.0001");
-        assert_eq!(fixed4(6.0642951598391699e-05), "0.0001");
+        assert_eq!(fixed4(6.06429515983917e-05), "0.0001");
         assert_eq!(fixed4(0.77500), "0.7750");
         assert_eq!(fixed4(166274.1516), "166274.1516");
     }

@@ -11,7 +11,11 @@ pub fn qsort<T, F: Fn(&T, &T) -> i32>(v: &mut Vec<T>, cmp: F) {
     let mut tmp = vec![0; v.len()];
     msort(&mut order, &mut tmp, &|a, b| cmp(&v[*a], &v[*b]));
     let mut slots: Vec<Option<T>> = std::mem::take(v).into_iter().map(Some).collect();
-    v.extend(order.into_iter().map(|i| slots[i].take().expect("a permutation")));
+    v.extend(
+        order
+            .into_iter()
+            .map(|i| slots[i].take().expect("a permutation")),
+    );
 }
 
 fn msort<F: Fn(&usize, &usize) -> i32>(b: &mut [usize], tmp: &mut [usize], cmp: &F) {

@@ -2,6 +2,8 @@
 //! 52-bit scores, the nine search areas and the distances come out bit for bit as Redis's.
 //! A geo set is a sorted set whose scores are these 52-bit interleaved hashes.
 
+use std::cmp::Ordering;
+
 /// 26 steps of longitude and latitude: 52 bits, exactly representable in a double score.
 pub const STEP_MAX: u8 = 26;
 
@@ -94,11 +96,18 @@ fn deinterleave64(interleaved: u64) -> u64 {
 }
 
 /// geohashEncode: None outside the WGS84 limits or the given ranges.
-pub fn encode(long_r: Range, lat_r: Range, longitude: f64, latitude: f64, step: u8) -> Option<HashBits> {
+pub fn encode(
+    long_r: Range,
+    lat_r: Range,
+    longitude: f64,
+    latitude: f64,
+    step: u8,
+) -> Option<HashBits> {
     if step > 32 || step == 0 {
         return None;
     }
-    if longitude > LONG_MAX || longitude < LONG_MIN || latitude > LAT_MAX || latitude < LAT_MIN {
+    // Coordinates here are parsed (never NaN) or decoded, so contains() is Redis's test.
+    if !(LONG_MIN..=LONG_MAX).contains(&longitude) || !(LAT_MIN..=LAT_MAX).contains(&latitude) {
         return None;
     }
     if latitude < lat_r.min
@@ -306,9 +315,9 @@ fn estimate_steps(mut range_meters: f64, lat: f64) -> u8 {
         step += 1;
     }
     step -= 2;
-    if lat > 66.0 || lat < -66.0 {
+    if !(-66.0..=66.0).contains(&lat) {
         step -= 1;
-        if lat > 80.0 || lat < -80.0 {
+        if !(-80.0..=80.0).contains(&lat) {
             step -= 1;
         }
     }
@@ -320,9 +329,10 @@ fn bounding_box(shape: &Shape) -> [f64; 4] {
     let [longitude, latitude] = shape.xy;
     let (height, width) = match shape.kind {
         ShapeKind::Radius(r) => (shape.conversion * r, shape.conversion * r),
-        ShapeKind::Box { width, height } => {
-            (shape.conversion * (height / 2.0), shape.conversion * (width / 2.0))
-        }
+        ShapeKind::Box { width, height } => (
+            shape.conversion * (height / 2.0),
+            shape.conversion * (width / 2.0),
+        ),
     };
     let lat_delta = rad_deg(height / EARTH_RADIUS_IN_METERS);
     let long_delta_top =
@@ -438,7 +448,8 @@ pub fn within_shape(shape: &Shape, score: f64) -> Option<([f64; 2], f64)> {
         ShapeKind::Radius(r) => {
             let d = distance(x1, y1, x2, y2);
             // Written as Redis's test, so a NaN distance counts as inside.
-            (!(d > r * shape.conversion)).then_some((xy, d))
+            let outside = d.partial_cmp(&(r * shape.conversion)) == Some(Ordering::Greater);
+            (!outside).then_some((xy, d))
         }
         ShapeKind::Box { width, height } => {
             // geohashGetDistanceIfInRectangle: the cheap latitude test first.
@@ -461,10 +472,7 @@ mod tests {
     #[test]
     fn scores_match_redis() {
         // From Redis's geo.tcl "Check geoset values".
-        assert_eq!(
-            score_of(-74.0131604, 40.7126674),
-            Some(1791873972053020.0)
-        );
+        assert_eq!(score_of(-74.0131604, 40.7126674), Some(1791873972053020.0));
         assert_eq!(score_of(-73.7858139, 40.6428986), Some(1791895905559723.0));
         assert_eq!(score_of(181.0, 0.0), None);
     }
