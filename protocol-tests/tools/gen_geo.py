@@ -86,6 +86,13 @@ out.append("GEOHASH region " + " ".join("r%d" % i for i in range(0, 600, 7)))
 out.append("GEOPOS region " + " ".join("r%d" % i for i in range(0, 600, 11)))
 out.append("GEODIST region r1 r2 km")
 out.append("GEODIST region r3 r599 mi")
+# stored results take the encoding their size asks for
+out.append("GEOSEARCHSTORE rbig region FROMLONLAT 10 47 BYRADIUS 5000 km")
+out.append("OBJECT ENCODING rbig")
+out.append("GEOSEARCHSTORE rsmall region FROMLONLAT 10 47 BYRADIUS 300 km COUNT 10 STOREDIST")
+out.append("OBJECT ENCODING rsmall")
+out.append("ZRANGE rsmall 0 -1 WITHSCORES")
+out.append("OBJECT ENCODING region")
 
 # 3. the whole world, big radii, poles, antimeridian
 world = [(round(rnd.uniform(-180, 180), 6), round(rnd.uniform(-85.05, 85.05), 6), "w%d" % i)
