@@ -13,6 +13,7 @@ pub mod config_cmd;
 pub mod connection;
 pub mod dump;
 pub mod hashes;
+pub mod hyperloglog;
 pub mod info;
 pub mod introspection;
 pub mod keys;

@@ -2,6 +2,7 @@
 
 pub mod collections;
 pub mod glob;
+pub mod hyperloglog;
 pub mod listpack;
 pub mod scan;
 pub mod stream;

@@ -1,0 +1,110 @@
+use super::*;
+use rand::{Rng, SeedableRng};
+
+fn add_all(v: &mut Vec<u8>, items: impl Iterator<Item = Vec<u8>>) {
+    for it in items {
+        add(v, &it, 3000).expect("valid");
+    }
+}
+
+#[test]
+fn new_value_is_one_xzero() {
+    let v = new_sparse();
+    assert_eq!(&v[..], b"HYLL\x01\0\0\0\0\0\0\0\0\0\0\0\x7f\xff");
+    assert!(is_valid(&v));
+    assert_eq!(count(&v), Ok(0));
+    assert_eq!(decode(&v), "Z:16384");
+}
+
+#[test]
+fn pattern_length_of_known_elements() {
+    // The hash is MurmurHash64A with Redis's seed; the register and run length must match
+    // Redis's PFADD (checked byte for byte by protocol-tests/cases/hyperloglog*.txt).
+    let (index, count) = pat_len(b"a");
+    assert!(index < REGISTERS);
+    assert!((1..=51).contains(&count));
+    assert_eq!(murmurhash64a(b"", 0), 0);
+}
+
+#[test]
+fn dense_registers_keep_their_neighbours() {
+    let mut rng = rand::rngs::StdRng::seed_from_u64(7);
+    let mut dense = vec![0u8; DENSE_SIZE - HDR_SIZE];
+    let vals: Vec<u8> = (0..REGISTERS).map(|_| rng.gen_range(0..64)).collect();
+    for (i, &v) in vals.iter().enumerate() {
+        dense_put(&mut dense, i, v);
+    }
+    for (i, &v) in vals.iter().enumerate() {
+        assert_eq!(dense_get(&dense, i), v, "register {i}");
+    }
+}
+
+#[test]
+fn sparse_and_dense_agree_and_promote() {
+    let mut sparse = new_sparse();
+    let mut dense = new_sparse();
+    sparse_to_dense(&mut dense).unwrap();
+    assert_eq!(dense.len(), DENSE_SIZE);
+    for i in 0..5000u32 {
+        let e = format!("ele:{i}").into_bytes();
+        add(&mut sparse, &e, 3000).unwrap();
+        add(&mut dense, &e, 3000).unwrap();
+        if sparse[4] == SPARSE {
+            assert!(sparse.len() <= 3000);
+            assert_eq!(count(&sparse), count(&dense), "after {i}");
+        }
+    }
+    assert_eq!(sparse[4], DENSE, "promoted past hll-sparse-max-bytes");
+    assert_eq!(sparse[HDR_SIZE..], dense[HDR_SIZE..]);
+}
+
+#[test]
+fn merge_is_the_union() {
+    let mut a = new_sparse();
+    let mut b = new_sparse();
+    add_all(&mut a, (0..2000).map(|i: u32| i.to_be_bytes().to_vec()));
+    add_all(&mut b, (1000..3000).map(|i: u32| i.to_be_bytes().to_vec()));
+    let mut max: Box<Raw> = Box::new([0; REGISTERS]);
+    merge(&mut max, &a).unwrap();
+    merge(&mut max, &b).unwrap();
+    let mut all = new_sparse();
+    add_all(&mut all, (0..3000).map(|i: u32| i.to_be_bytes().to_vec()));
+    assert_eq!(count_raw(&max), count(&all).unwrap());
+}
+
+#[test]
+fn corrupted_sparse_is_detected() {
+    let mut v = new_sparse();
+    v[HDR_SIZE] = 0x7f;
+    v[HDR_SIZE + 1] = 0xfe; // XZERO of 16383: one register short
+    assert_eq!(count(&v), Err(Corrupt));
+    let mut max: Box<Raw> = Box::new([0; REGISTERS]);
+    assert_eq!(merge(&mut max, &v), Err(Corrupt));
+    assert_eq!(sparse_to_dense(&mut v.clone()), Err(Corrupt));
+    // Nothing covers register 16383, so setting it fails; lower registers can be set.
+    assert_eq!(sparse_set(&mut v.clone(), 16383, 3, 3000), Err(Corrupt));
+    assert_eq!(sparse_set(&mut v, 5, 3, 3000), Ok(true));
+}
+
+/// The cardinality error of a large random set stays within a few standard errors
+/// (1.04/sqrt(16384) = 0.81%) at every decade, for the dense and the sparse forms.
+#[test]
+fn cardinality_error_bounds() {
+    let mut rng = rand::rngs::StdRng::seed_from_u64(0x5eed);
+    let mut v = new_sparse();
+    let relerr = 1.04 / (REGISTERS as f64).sqrt();
+    let mut n: u64 = 0;
+    for target in [10u64, 100, 1_000, 10_000, 100_000, 1_000_000] {
+        while n < target {
+            let ele: [u8; 16] = rng.gen();
+            add(&mut v, &ele, 3000).unwrap();
+            n += 1;
+        }
+        let est = count(&v).unwrap() as f64;
+        let err = (est - n as f64).abs() / n as f64;
+        assert!(
+            err <= 5.0 * relerr,
+            "n={n} estimate={est} error={err:.4}"
+        );
+    }
+}
