@@ -5,7 +5,7 @@ use bytes::Bytes;
 
 use super::args::R;
 use super::{Command, Ctx, Flags as F};
-use crate::db::hyperloglog::{self as hll, Raw, REGISTERS};
+use crate::db::hyperloglog::{self as hll, Hll, Raw, REGISTERS};
 use crate::db::Value;
 use crate::protocol::Reply;
 
@@ -63,14 +63,14 @@ fn lookup(ctx: &mut Ctx, key: &[u8]) -> R<Option<Bytes>> {
 }
 
 /// Edits the string at `key` (which exists) in place, keeping its TTL.
-fn edit<T>(ctx: &mut Ctx, key: &[u8], f: impl FnOnce(&mut Vec<u8>) -> T) -> T {
+fn edit<T>(ctx: &mut Ctx, key: &[u8], f: impl FnOnce(&mut Hll) -> T) -> T {
     let cur = match ctx.db().get_str_mut(key) {
         Ok(Some(cur)) => cur,
         _ => unreachable!("edit of a key checked to hold a string"),
     };
-    let mut v = Vec::from(std::mem::take(cur));
-    let out = f(&mut v);
-    *cur = Bytes::from(v);
+    let mut h = Hll::new(Vec::from(std::mem::take(cur)));
+    let out = f(&mut h);
+    *cur = Bytes::from(h.bytes);
     out
 }
 
@@ -93,12 +93,12 @@ fn pfadd(ctx: &mut Ctx, argv: &[Bytes]) -> Reply {
     let mut updated = usize::from(!existed);
     let result = edit(ctx, key, |v| {
         for ele in &argv[2..] {
-            if hll::add(v, ele, max)? {
+            if v.add(ele, max)? {
                 updated += 1;
             }
         }
         if updated > 0 {
-            hll::invalidate(v);
+            hll::invalidate(&mut v.bytes);
         }
         Ok::<(), hll::Corrupt>(())
     });
@@ -128,7 +128,7 @@ fn pfcount(ctx: &mut Ctx, argv: &[Bytes]) -> Reply {
     let Ok(card) = hll::count(&s) else {
         return corrupt();
     };
-    edit(ctx, key, |v| hll::set_cached(v, card));
+    edit(ctx, key, |v| hll::set_cached(&mut v.bytes, card));
     ctx.modified(key);
     // A read-only command that wrote: its reply waits for the write set like a write's.
     ctx.w.persist_wrote();
@@ -173,14 +173,14 @@ fn pfmerge(ctx: &mut Ctx, argv: &[Bytes]) -> Reply {
     let sparse_max = sparse_max(ctx);
     let result = edit(ctx, key, |v| {
         if use_dense {
-            hll::sparse_to_dense(v)?;
+            v.to_dense()?;
         }
         for (i, &m) in max.iter().enumerate() {
             if m != 0 {
-                hll::raise(v, i, m, sparse_max);
+                v.raise(i, m, sparse_max);
             }
         }
-        hll::invalidate(v);
+        hll::invalidate(&mut v.bytes);
         Ok::<(), hll::Corrupt>(())
     });
     if result.is_err() {
@@ -238,7 +238,7 @@ fn to_dense(ctx: &mut Ctx, key: &Bytes, s: &[u8]) -> R<bool> {
     if hll::encoding(s) != hll::SPARSE {
         return Ok(false);
     }
-    edit(ctx, key, hll::sparse_to_dense).map_err(|_| corrupt())?;
+    edit(ctx, key, Hll::to_dense).map_err(|_| corrupt())?;
     ctx.modified(key);
     Ok(true)
 }

@@ -32,8 +32,9 @@ pub struct Corrupt;
 /// Registers as one byte each: PFCOUNT of several keys and PFMERGE merge into this.
 pub type Raw = [u8; REGISTERS];
 
-fn at(s: &[u8], i: usize) -> u8 {
-    s.get(i).copied().unwrap_or(0)
+/// Byte `i` of `s`, or `past_end` beyond it.
+fn at(s: &[u8], i: usize, past_end: u8) -> u8 {
+    s.get(i).copied().unwrap_or(past_end)
 }
 
 // ---- sparse opcodes ----
@@ -77,12 +78,12 @@ fn val_len(b: u8) -> i64 {
     (b & 0x3) as i64 + 1
 }
 
-fn op_at(s: &[u8], p: usize) -> Op {
+fn op_at(s: &[u8], p: usize, past_end: u8) -> Op {
     let b = s[p];
     if is_zero(b) {
         Op::Zero((b & 0x3f) as i64 + 1)
     } else if is_xzero(b) {
-        Op::XZero((((b & 0x3f) as i64) << 8 | at(s, p + 1) as i64) + 1)
+        Op::XZero((((b & 0x3f) as i64) << 8 | at(s, p + 1, past_end) as i64) + 1)
     } else {
         Op::Val(val_value(b), val_len(b))
     }
@@ -150,7 +151,7 @@ fn dense_get(r: &[u8], i: usize) -> u8 {
     let byte = i * BITS / 8;
     let fb = (i * BITS) & 7;
     let b0 = r[byte] as u64;
-    let b1 = at(r, byte + 1) as u64;
+    let b1 = at(r, byte + 1, 0) as u64;
     (((b0 >> fb) | (b1 << (8 - fb))) & REGISTER_MAX) as u8
 }
 
@@ -216,201 +217,228 @@ pub fn pat_len(ele: &[u8]) -> (usize, u8) {
     (index, rest.trailing_zeros() as u8 + 1)
 }
 
-// ---- sparse <-> dense ----
+// ---- editing ----
 
-/// `hllSparseToDense`; a dense value is left alone.
-pub fn sparse_to_dense(v: &mut Vec<u8>) -> Result<(), Corrupt> {
-    if v[4] == DENSE {
-        return Ok(());
+/// A value being edited by one command. `past_end` is the byte after the last one: Redis's
+/// sds strings keep a NUL there that its code reads (an XZERO cut off at the end takes its
+/// second byte from it), and `hllSparseSet` can leave an opcode byte in it when it splits
+/// such an XZERO. It starts as 0 for each command (a stored value has no such byte here).
+pub struct Hll {
+    pub bytes: Vec<u8>,
+    past_end: u8,
+}
+
+impl Hll {
+    pub fn new(bytes: Vec<u8>) -> Hll {
+        Hll { bytes, past_end: 0 }
     }
-    let mut dense = vec![0u8; DENSE_SIZE];
-    // Magic, unused bytes and cached cardinality are copied as they are.
-    dense[..HDR_SIZE].copy_from_slice(&v[..HDR_SIZE]);
-    dense[4] = DENSE;
-    let regs = &mut dense[HDR_SIZE..];
-    let mut idx: i64 = 0;
-    let mut p = HDR_SIZE;
-    while p < v.len() {
-        let op = op_at(v, p);
-        if let Op::Val(val, run) = op {
-            if run + idx > REGISTERS as i64 {
+
+    /// `hllSparseToDense`; a dense value is left alone. Opcodes must cover exactly 16384
+    /// registers (with the CVE-2025-32023 fix the reference server carries, a run past the
+    /// last register is an error even when the count would come out right).
+    pub fn to_dense(&mut self) -> Result<(), Corrupt> {
+        if self.bytes[4] == DENSE {
+            return Ok(());
+        }
+        let mut dense = vec![0u8; DENSE_SIZE];
+        // Magic, unused bytes and cached cardinality are copied as they are.
+        dense[..HDR_SIZE].copy_from_slice(&self.bytes[..HDR_SIZE]);
+        dense[4] = DENSE;
+        let regs = &mut dense[HDR_SIZE..];
+        walk_checked(&self.bytes, self.past_end, |first, run, val| {
+            for i in first..first + run {
+                dense_put(regs, i, val);
+            }
+        })?;
+        self.bytes = dense;
+        self.past_end = 0;
+        Ok(())
+    }
+
+    /// `hllSparseSet`: raises register `index` to `count` in a sparse value, splitting the
+    /// opcode that covers it, promoting to dense past `max_bytes` or above the VAL maximum.
+    /// True if a register changed.
+    fn sparse_set(&mut self, index: usize, count: u8, max_bytes: usize) -> Result<bool, Corrupt> {
+        if count > SPARSE_VAL_MAX_VALUE {
+            return self.promote(index, count);
+        }
+        let v = &self.bytes;
+        let op_at = |p| op_at(v, p, self.past_end);
+        let index = index as i64;
+        // Step 1: find the opcode covering the register.
+        let (mut p, mut first, mut span, mut prev) = (HDR_SIZE, 0i64, 0i64, None);
+        while p < v.len() {
+            span = op_at(p).span();
+            if index < first + span {
                 break;
             }
-            for i in idx..idx + run {
-                dense_put(regs, i as usize, val);
+            prev = Some(p);
+            p += op_at(p).size();
+            first += span;
+        }
+        if span == 0 || p >= v.len() {
+            return Err(Corrupt);
+        }
+        let op = op_at(p);
+        // Step 2: the trivial cases update the opcode in place.
+        match op {
+            Op::Val(old, _) if old >= count => return Ok(false),
+            Op::Val(_, 1) | Op::Zero(1) => {
+                self.bytes[p] = val_byte(count, 1);
+                self.merge_adjacent(prev);
+                return Ok(true);
+            }
+            _ => {}
+        }
+        // Otherwise split it into up to three opcodes.
+        let last = first + span - 1;
+        let mut seq = Vec::with_capacity(5);
+        match op {
+            Op::Val(cur, _) => {
+                if index != first {
+                    seq.push(val_byte(cur, index - first));
+                }
+                seq.push(val_byte(count, 1));
+                if index != last {
+                    seq.push(val_byte(cur, last - index));
+                }
+            }
+            _ => {
+                if index != first {
+                    push_zeros(&mut seq, index - first);
+                }
+                seq.push(val_byte(count, 1));
+                if index != last {
+                    push_zeros(&mut seq, last - index);
+                }
             }
         }
-        idx += op.span();
-        p += op.size();
+        // Step 3: put the sequence in place of the opcode.
+        let oldlen = op.size();
+        let new_len = v.len() + seq.len() - oldlen;
+        if seq.len() > oldlen && new_len > max_bytes {
+            return self.promote(index as usize, count);
+        }
+        self.splice(p, oldlen, &seq, new_len);
+        self.merge_adjacent(prev);
+        Ok(true)
     }
-    if idx != REGISTERS as i64 {
-        return Err(Corrupt);
-    }
-    *v = dense;
-    Ok(())
-}
 
-/// `hllSparseSet`: raises register `index` to `count` in a sparse value, splitting the opcode
-/// that covers it, promoting to dense past `max_bytes` or above the VAL maximum. True if a
-/// register changed.
-pub fn sparse_set(
-    v: &mut Vec<u8>,
-    index: usize,
-    count: u8,
-    max_bytes: usize,
-) -> Result<bool, Corrupt> {
-    if count > SPARSE_VAL_MAX_VALUE {
-        return promote(v, index, count);
+    /// Step 3's memmove / sdsIncrLen / memcpy: the length becomes `new_len` and the sequence
+    /// replaces the opcode. An XZERO cut off at the end counts as 2 bytes, so the sequence's
+    /// last byte lands past the new end, where Redis leaves it.
+    fn splice(&mut self, p: usize, oldlen: usize, seq: &[u8], new_len: usize) {
+        let v = &mut self.bytes;
+        let old_end = (p + oldlen).min(v.len());
+        v.splice(p..old_end, seq.iter().copied());
+        self.past_end = v.get(new_len).copied().unwrap_or(0);
+        v.truncate(new_len);
     }
-    let index = index as i64;
-    // Step 1: find the opcode covering the register.
-    let (mut p, mut first, mut span, mut prev) = (HDR_SIZE, 0i64, 0i64, None);
-    while p < v.len() {
-        span = op_at(v, p).span();
-        if index < first + span {
-            break;
-        }
-        prev = Some(p);
-        p += op_at(v, p).size();
-        first += span;
-    }
-    if span == 0 || p >= v.len() {
-        return Err(Corrupt);
-    }
-    let op = op_at(v, p);
-    let runlen = op.span();
-    // Step 2: the trivial cases update the opcode in place.
-    match op {
-        Op::Val(old, _) if old >= count => return Ok(false),
-        Op::Val(_, 1) | Op::Zero(1) => {
-            v[p] = val_byte(count, 1);
-            merge_adjacent(v, prev);
-            return Ok(true);
-        }
-        _ => {}
-    }
-    // Otherwise split it into up to three opcodes.
-    let last = first + span - 1;
-    let mut seq = Vec::with_capacity(5);
-    match op {
-        Op::Val(cur, _) => {
-            if index != first {
-                seq.push(val_byte(cur, index - first));
-            }
-            seq.push(val_byte(count, 1));
-            if index != last {
-                seq.push(val_byte(cur, last - index));
-            }
-        }
-        _ => {
-            if index != first {
-                push_zeros(&mut seq, index - first);
-            }
-            seq.push(val_byte(count, 1));
-            if index != last {
-                push_zeros(&mut seq, last - index);
-            }
-        }
-    }
-    debug_assert!(runlen >= 1);
-    // Step 3: put the sequence in place of the opcode.
-    let oldlen = op.size();
-    let new_len = v.len() + seq.len() - oldlen;
-    if seq.len() > oldlen && new_len > max_bytes {
-        return promote(v, index as usize, count);
-    }
-    // An XZERO cut off at the end counts as 2 bytes in Redis: the length follows its arithmetic.
-    let old_end = (p + oldlen).min(v.len());
-    v.splice(p..old_end, seq);
-    v.truncate(new_len);
-    merge_adjacent(v, prev);
-    Ok(true)
-}
 
-/// Step 4 of `hllSparseSet`: merges adjacent VALs of equal value, scanning up to 5 opcodes
-/// from the one before the change; then marks the cached cardinality stale.
-fn merge_adjacent(v: &mut Vec<u8>, prev: Option<usize>) {
-    let mut p = prev.unwrap_or(HDR_SIZE);
-    let mut scanlen = 5;
-    while p < v.len() && scanlen > 0 {
-        scanlen -= 1;
-        let b = v[p];
-        if is_xzero(b) {
-            p += 2;
-            continue;
-        }
-        if is_zero(b) {
-            p += 1;
-            continue;
-        }
-        if p + 1 < v.len() && is_val(v[p + 1]) {
-            let (v1, v2) = (val_value(b), val_value(v[p + 1]));
-            let len = val_len(b) + val_len(v[p + 1]);
-            if v1 == v2 && len <= SPARSE_VAL_MAX_LEN {
-                v[p + 1] = val_byte(v1, len);
-                v.remove(p);
-                // Try the merged opcode against its right neighbour too.
+    /// Step 4 of `hllSparseSet`: merges adjacent VALs of equal value, scanning up to 5
+    /// opcodes from the one before the change; then marks the cached cardinality stale.
+    fn merge_adjacent(&mut self, prev: Option<usize>) {
+        let v = &mut self.bytes;
+        let mut p = prev.unwrap_or(HDR_SIZE);
+        let mut scanlen = 5;
+        while p < v.len() && scanlen > 0 {
+            scanlen -= 1;
+            let b = v[p];
+            if is_xzero(b) {
+                p += 2;
                 continue;
             }
+            if is_zero(b) {
+                p += 1;
+                continue;
+            }
+            if p + 1 < v.len() && is_val(v[p + 1]) {
+                let (v1, v2) = (val_value(b), val_value(v[p + 1]));
+                let len = val_len(b) + val_len(v[p + 1]);
+                if v1 == v2 && len <= SPARSE_VAL_MAX_LEN {
+                    v[p + 1] = val_byte(v1, len);
+                    v.remove(p);
+                    // sdsIncrLen(-1) writes a NUL at the new end.
+                    self.past_end = 0;
+                    // Try the merged opcode against its right neighbour too.
+                    continue;
+                }
+            }
+            p += 1;
         }
-        p += 1;
+        invalidate(v);
     }
-    invalidate(v);
-}
 
-/// The `promote:` path of `hllSparseSet`: to dense, then set the register there.
-fn promote(v: &mut Vec<u8>, index: usize, count: u8) -> Result<bool, Corrupt> {
-    sparse_to_dense(v)?;
-    dense_set(&mut v[HDR_SIZE..], index, count);
-    Ok(true)
-}
-
-/// `hllAdd`: true if a register changed (the approximated cardinality may have).
-pub fn add(v: &mut Vec<u8>, ele: &[u8], max_bytes: usize) -> Result<bool, Corrupt> {
-    let (index, count) = pat_len(ele);
-    match v[4] {
-        DENSE => Ok(dense_set(&mut v[HDR_SIZE..], index, count)),
-        SPARSE => sparse_set(v, index, count, max_bytes),
-        _ => Err(Corrupt),
+    /// The `promote:` path of `hllSparseSet`: to dense, then set the register there.
+    fn promote(&mut self, index: usize, count: u8) -> Result<bool, Corrupt> {
+        self.to_dense()?;
+        dense_set(&mut self.bytes[HDR_SIZE..], index, count);
+        Ok(true)
     }
-}
 
-/// `hllSet` for PFMERGE's target: raises register `index` in either encoding; a corrupted
-/// sparse target is left as it is (PFMERGE ignores the failure, as Redis does).
-pub fn raise(v: &mut Vec<u8>, index: usize, count: u8, max_bytes: usize) {
-    match v[4] {
-        DENSE => {
-            dense_set(&mut v[HDR_SIZE..], index, count);
+    /// `hllAdd`: true if a register changed (the approximated cardinality may have).
+    pub fn add(&mut self, ele: &[u8], max_bytes: usize) -> Result<bool, Corrupt> {
+        let (index, count) = pat_len(ele);
+        match self.bytes[4] {
+            DENSE => Ok(dense_set(&mut self.bytes[HDR_SIZE..], index, count)),
+            SPARSE => self.sparse_set(index, count, max_bytes),
+            _ => Err(Corrupt),
         }
-        SPARSE => {
-            let _ = sparse_set(v, index, count, max_bytes);
+    }
+
+    /// PFMERGE's write of one merged register, in either encoding; a corrupted sparse target
+    /// is left as it is (PFMERGE ignores the failure, as Redis does).
+    pub fn raise(&mut self, index: usize, count: u8, max_bytes: usize) {
+        match self.bytes[4] {
+            DENSE => {
+                dense_set(&mut self.bytes[HDR_SIZE..], index, count);
+            }
+            SPARSE => {
+                let _ = self.sparse_set(index, count, max_bytes);
+            }
+            _ => {}
         }
-        _ => {}
     }
 }
 
 // ---- counting ----
 
 /// Walks the sparse opcodes of `s`: `f(first register, run, value)` for each; returns the
-/// number of registers they cover. Stops (like Redis) at a VAL that would overflow when
-/// `stop_at_overflow`.
-fn walk_sparse(s: &[u8], stop_at_overflow: bool, mut f: impl FnMut(i64, i64, u8)) -> i64 {
+/// number of registers they cover.
+fn walk_sparse(s: &[u8], past_end: u8, mut f: impl FnMut(i64, i64, u8)) -> i64 {
     let mut idx: i64 = 0;
     let mut p = HDR_SIZE;
     while p < s.len() {
-        let op = op_at(s, p);
+        let op = op_at(s, p, past_end);
         let (val, run) = match op {
             Op::Zero(n) | Op::XZero(n) => (0, n),
             Op::Val(val, n) => (val, n),
         };
-        if stop_at_overflow && val > 0 && idx + run > REGISTERS as i64 {
-            break;
-        }
         f(idx, run, val);
         idx += run;
         p += op.size();
     }
     idx
+}
+
+/// Like `walk_sparse` for the non-zero runs, but the opcodes must cover exactly the 16384
+/// registers: a run past the end stops the walk as corrupt.
+fn walk_checked(
+    s: &[u8],
+    past_end: u8,
+    mut f: impl FnMut(usize, usize, u8),
+) -> Result<(), Corrupt> {
+    let mut overflow = false;
+    let idx = walk_sparse(s, past_end, |first, run, val| {
+        overflow |= first + run > REGISTERS as i64;
+        if !overflow && val > 0 {
+            f(first as usize, run as usize, val);
+        }
+    });
+    if overflow || idx != REGISTERS as i64 {
+        return Err(Corrupt);
+    }
+    Ok(())
 }
 
 /// `hllMerge`: max[i] = MAX(max[i], register i of `s`).
@@ -421,17 +449,11 @@ pub fn merge(max: &mut Raw, s: &[u8]) -> Result<(), Corrupt> {
         }
         return Ok(());
     }
-    let idx = walk_sparse(s, true, |first, run, val| {
-        if val > 0 {
-            for m in &mut max[first as usize..(first + run) as usize] {
-                *m = (*m).max(val);
-            }
+    walk_checked(s, 0, |first, run, val| {
+        for m in &mut max[first..first + run] {
+            *m = (*m).max(val);
         }
-    });
-    if idx != REGISTERS as i64 {
-        return Err(Corrupt);
-    }
-    Ok(())
+    })
 }
 
 /// `hllCount` of a stored value; a sparse one that does not cover 16384 registers is corrupt.
@@ -442,7 +464,7 @@ pub fn count(s: &[u8]) -> Result<u64, Corrupt> {
             histo[dense_get(&s[HDR_SIZE..], i) as usize] += 1;
         }
     } else {
-        let idx = walk_sparse(s, false, |_, run, val| histo[val as usize] += run);
+        let idx = walk_sparse(s, 0, |_, run, val| histo[val as usize] += run);
         if idx != REGISTERS as i64 {
             return Err(Corrupt);
         }
@@ -522,7 +544,7 @@ pub fn decode(s: &[u8]) -> String {
     let mut out = Vec::new();
     let mut p = HDR_SIZE;
     while p < s.len() {
-        let op = op_at(s, p);
+        let op = op_at(s, p, 0);
         out.push(match op {
             Op::Zero(n) => format!("z:{n}"),
             Op::XZero(n) => format!("Z:{n}"),
@@ -556,7 +578,7 @@ pub fn selftest(max_bytes: usize, mut rand: impl FnMut() -> u32) -> Result<(), S
         }
     }
     dense[HDR_SIZE..].fill(0);
-    let mut sparse = new_sparse();
+    let mut sparse = Hll::new(new_sparse());
     let relerr = 1.04 / (REGISTERS as f64).sqrt();
     let seed = rand() as u64 | (rand() as u64) << 32;
     let mut checkpoint: u64 = 1;
@@ -564,15 +586,15 @@ pub fn selftest(max_bytes: usize, mut rand: impl FnMut() -> u32) -> Result<(), S
         let ele = (j ^ seed).to_ne_bytes();
         let (index, run) = pat_len(&ele);
         dense_set(&mut dense[HDR_SIZE..], index, run);
-        let _ = add(&mut sparse, &ele, max_bytes);
+        let _ = sparse.add(&ele, max_bytes);
         if j != checkpoint {
             continue;
         }
-        if j < (max_bytes / 2) as u64 && sparse[4] != SPARSE {
+        if j < (max_bytes / 2) as u64 && sparse.bytes[4] != SPARSE {
             return Err("TESTFAILED sparse encoding not used".into());
         }
         let card = count(&dense).unwrap_or(0);
-        if count(&sparse).ok() != Some(card) {
+        if count(&sparse.bytes).ok() != Some(card) {
             return Err("TESTFAILED dense/sparse disagree".into());
         }
         let abserr = (checkpoint as i64 - card as i64).unsigned_abs();

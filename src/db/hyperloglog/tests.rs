@@ -2,9 +2,11 @@ use super::*;
 use rand::{Rng, SeedableRng};
 
 fn add_all(v: &mut Vec<u8>, items: impl Iterator<Item = Vec<u8>>) {
+    let mut h = Hll::new(std::mem::take(v));
     for it in items {
-        add(v, &it, 3000).expect("valid");
+        h.add(&it, 3000).expect("valid");
     }
+    *v = h.bytes;
 }
 
 #[test]
@@ -41,21 +43,21 @@ fn dense_registers_keep_their_neighbours() {
 
 #[test]
 fn sparse_and_dense_agree_and_promote() {
-    let mut sparse = new_sparse();
-    let mut dense = new_sparse();
-    sparse_to_dense(&mut dense).unwrap();
-    assert_eq!(dense.len(), DENSE_SIZE);
+    let mut sparse = Hll::new(new_sparse());
+    let mut dense = Hll::new(new_sparse());
+    dense.to_dense().unwrap();
+    assert_eq!(dense.bytes.len(), DENSE_SIZE);
     for i in 0..5000u32 {
         let e = format!("ele:{i}").into_bytes();
-        add(&mut sparse, &e, 3000).unwrap();
-        add(&mut dense, &e, 3000).unwrap();
-        if sparse[4] == SPARSE {
-            assert!(sparse.len() <= 3000);
-            assert_eq!(count(&sparse), count(&dense), "after {i}");
+        sparse.add(&e, 3000).unwrap();
+        dense.add(&e, 3000).unwrap();
+        if sparse.bytes[4] == SPARSE {
+            assert!(sparse.bytes.len() <= 3000);
+            assert_eq!(count(&sparse.bytes), count(&dense.bytes), "after {i}");
         }
     }
-    assert_eq!(sparse[4], DENSE, "promoted past hll-sparse-max-bytes");
-    assert_eq!(sparse[HDR_SIZE..], dense[HDR_SIZE..]);
+    assert_eq!(sparse.bytes[4], DENSE, "promoted past hll-sparse-max-bytes");
+    assert_eq!(sparse.bytes[HDR_SIZE..], dense.bytes[HDR_SIZE..]);
 }
 
 #[test]
@@ -80,10 +82,10 @@ fn corrupted_sparse_is_detected() {
     assert_eq!(count(&v), Err(Corrupt));
     let mut max: Box<Raw> = Box::new([0; REGISTERS]);
     assert_eq!(merge(&mut max, &v), Err(Corrupt));
-    assert_eq!(sparse_to_dense(&mut v.clone()), Err(Corrupt));
+    assert_eq!(Hll::new(v.clone()).to_dense(), Err(Corrupt));
     // Nothing covers register 16383, so setting it fails; lower registers can be set.
-    assert_eq!(sparse_set(&mut v.clone(), 16383, 3, 3000), Err(Corrupt));
-    assert_eq!(sparse_set(&mut v, 5, 3, 3000), Ok(true));
+    assert_eq!(Hll::new(v.clone()).sparse_set(16383, 3, 3000), Err(Corrupt));
+    assert_eq!(Hll::new(v).sparse_set(5, 3, 3000), Ok(true));
 }
 
 /// The cardinality error of a large random set stays within a few standard errors
@@ -91,16 +93,16 @@ fn corrupted_sparse_is_detected() {
 #[test]
 fn cardinality_error_bounds() {
     let mut rng = rand::rngs::StdRng::seed_from_u64(0x5eed);
-    let mut v = new_sparse();
+    let mut v = Hll::new(new_sparse());
     let relerr = 1.04 / (REGISTERS as f64).sqrt();
     let mut n: u64 = 0;
     for target in [10u64, 100, 1_000, 10_000, 100_000, 1_000_000] {
         while n < target {
             let ele: [u8; 16] = rng.gen();
-            add(&mut v, &ele, 3000).unwrap();
+            v.add(&ele, 3000).unwrap();
             n += 1;
         }
-        let est = count(&v).unwrap() as f64;
+        let est = count(&v.bytes).unwrap() as f64;
         let err = (est - n as f64).abs() / n as f64;
         assert!(
             err <= 5.0 * relerr,
