@@ -30,7 +30,7 @@ pub const COMMANDS: &[Command] = &[
         .doc(
             "hyperloglog",
             "Merge N different HyperLogLogs into a single one.",
-            "destkey [sourcekey [sourcekey ...]]",
+            "destkey sourcekey [sourcekey ...]",
         ),
     Command::new("pfdebug", 3, F::WRITE | F::DENYOOM | F::ADMIN, pfdebug)
         .keys(2, 2, 1)
