@@ -14,6 +14,7 @@ pub mod connection;
 pub mod dump;
 pub mod geo;
 pub mod hashes;
+pub mod hyperloglog;
 pub mod info;
 pub mod introspection;
 pub mod keys;

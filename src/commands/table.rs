@@ -181,6 +181,7 @@ const GROUPS: &[&[Command]] = {
         dump::COMMANDS,
         strings::COMMANDS,
         bits::COMMANDS,
+        hyperloglog::COMMANDS,
         lists::COMMANDS,
         hashes::COMMANDS,
         sets::COMMANDS,

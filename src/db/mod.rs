@@ -4,6 +4,7 @@ pub mod collections;
 pub mod csort;
 pub mod geohash;
 pub mod glob;
+pub mod hyperloglog;
 pub mod listpack;
 pub mod scan;
 pub mod stream;

@@ -172,6 +172,15 @@ impl World {
         }
     }
 
+    /// A command without the WRITE flag wrote a key (PFCOUNT storing its cached cardinality):
+    /// the turn counts as one that wrote, so replies wait for its write set and the write set
+    /// is remembered until durable, as for any write.
+    pub fn persist_wrote(&mut self) {
+        if let Some(p) = self.persist.as_mut() {
+            p.reads.wrote = true;
+        }
+    }
+
     /// A command run inside EXEC or a script (`dispatch::call_nested`), in database `db`: the
     /// transaction or script is judged by what it runs, not as a read of everything.
     pub fn persist_note_nested(&mut self, id: ClientId, db: usize, cmd: &Command, argv: &[Bytes]) {

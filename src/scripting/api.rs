@@ -213,18 +213,21 @@ pub fn raw_call_fn(lua: &Lua, shared: Rc<Shared>) -> mlua::Result<Function> {
         if cmd.has(Flags::NOSCRIPT) {
             return fail_table(lua, "This Redis command is not allowed from script");
         }
+        // As Redis's scriptVerifyWriteCommandAllow: a read-only script refuses writes and
+        // commands that may replicate (PFCOUNT may store its cache) first; then no writes
+        // while the store is failing.
+        let read_only = ctx.w.script_run.as_ref().is_some_and(|r| r.read_only);
+        if read_only && cmd.has(Flags::WRITE | Flags::MAY_REPLICATE) {
+            return fail_table(
+                lua,
+                "Write commands are not allowed from read-only scripts.",
+            );
+        }
         if cmd.has(Flags::WRITE) {
-            // As Redis's scriptVerifyWriteCommandAllow: no writes while the store is failing.
             if let Some(e) = ctx.w.persist_misconf() {
                 return fail_table(lua, &format!("-{e}"));
             }
             if let Some(run) = ctx.w.script_run.as_mut() {
-                if run.read_only {
-                    return fail_table(
-                        lua,
-                        "Write commands are not allowed from read-only scripts.",
-                    );
-                }
                 run.wrote = true;
             }
         }
