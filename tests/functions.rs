@@ -237,5 +237,9 @@ fn libraries_survive_sigkill_restart_and_checkpoints() {
     berth.kill9();
     let berth = Berth::start(BIN, &dir.0, &args).unwrap();
     let mut c = Conn::connect(berth.port).unwrap();
-    assert_eq!(listing(&mut c), Vec::<String>::new(), "after FUNCTION FLUSH");
+    assert_eq!(
+        listing(&mut c),
+        Vec::<String>::new(),
+        "after FUNCTION FLUSH"
+    );
 }

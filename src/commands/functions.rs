@@ -214,7 +214,10 @@ fn list(ctx: &mut Ctx, argv: &[Bytes]) -> Reply {
                 let functions = lib.functions.iter().map(|f| {
                     Reply::Map(vec![
                         (Reply::bulk_str("name"), Reply::bulk_str(&f.name)),
-                        (Reply::bulk_str("description"), Reply::bulk_opt(f.desc.clone())),
+                        (
+                            Reply::bulk_str("description"),
+                            Reply::bulk_opt(f.desc.clone()),
+                        ),
                         (
                             Reply::bulk_str("flags"),
                             Reply::Set(flag_names(f.flags).map(Reply::status).collect()),

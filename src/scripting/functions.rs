@@ -17,9 +17,9 @@ use bytes::Bytes;
 use mlua::{Function as LuaFunction, MultiValue, Table, Value};
 
 use super::api::{self, Fail};
+use super::FLAG_NO_WRITES;
 use super::{Engine, ScriptRun};
 use super::{FLAG_ALLOW_CROSS_SLOT, FLAG_ALLOW_OOM, FLAG_ALLOW_STALE, FLAG_NO_CLUSTER};
-use super::{FLAG_NO_WRITES};
 use crate::commands::Ctx;
 use crate::protocol::Reply;
 
@@ -426,10 +426,7 @@ fn metadata(code: &[u8]) -> Result<(String, &[u8]), String> {
 
 /// `functionsVerifyName`: letters, digits and underscores, at least one.
 fn valid_name(name: &[u8]) -> bool {
-    !name.is_empty()
-        && name
-            .iter()
-            .all(|c| c.is_ascii_alphanumeric() || *c == b'_')
+    !name.is_empty() && name.iter().all(|c| c.is_ascii_alphanumeric() || *c == b'_')
 }
 
 /// `redis.register_function`, available while a library loads.
@@ -497,40 +494,50 @@ fn positional_args(args: &MultiValue) -> Result<Function, String> {
 
 fn named_args(arg: &Value) -> Result<Function, String> {
     let Value::Table(t) = arg else {
-        return Err("calling redis.register_function with a single argument is only applicable \
+        return Err(
+            "calling redis.register_function with a single argument is only applicable \
                     to Lua table (representing named arguments)."
-            .into());
+                .into(),
+        );
     };
     let (mut name, mut desc, mut func, mut flags) = (None, None, None, 0);
     for pair in t.clone().pairs::<Value, Value>() {
         let (k, v) = pair.map_err(|e| e.to_string())?;
         let Some(key) = lua_text(&k) else {
-            return Err("named argument key given to redis.register_function is not a string".into());
+            return Err(
+                "named argument key given to redis.register_function is not a string".into(),
+            );
         };
         let key = String::from_utf8_lossy(&key).to_ascii_lowercase();
         match key.as_str() {
             "function_name" => match lua_text(&v) {
                 Some(n) => name = Some(String::from_utf8_lossy(&n).into_owned()),
                 None => {
-                    return Err("function_name argument given to redis.register_function must \
+                    return Err(
+                        "function_name argument given to redis.register_function must \
                                 be a string"
-                        .into())
+                            .into(),
+                    )
                 }
             },
             "description" => match lua_text(&v) {
                 Some(d) => desc = Some(d),
                 None => {
-                    return Err("description argument given to redis.register_function must be \
+                    return Err(
+                        "description argument given to redis.register_function must be \
                                 a string"
-                        .into())
+                            .into(),
+                    )
                 }
             },
             "callback" => match v {
                 Value::Function(f) => func = Some(f),
                 _ => {
-                    return Err("callback argument given to redis.register_function must be a \
+                    return Err(
+                        "callback argument given to redis.register_function must be a \
                                 function"
-                        .into())
+                            .into(),
+                    )
                 }
             },
             "flags" => {
@@ -590,14 +597,26 @@ mod tests {
 
     #[test]
     fn metadata_errors() {
-        assert_eq!(metadata(b"return 1").unwrap_err(), "Missing library metadata");
-        assert_eq!(metadata(b"#!lua name=a").unwrap_err(), "Invalid library metadata");
-        assert_eq!(metadata(b"#!lua\n").unwrap_err(), "Library name was not given");
+        assert_eq!(
+            metadata(b"return 1").unwrap_err(),
+            "Missing library metadata"
+        );
+        assert_eq!(
+            metadata(b"#!lua name=a").unwrap_err(),
+            "Invalid library metadata"
+        );
+        assert_eq!(
+            metadata(b"#!lua\n").unwrap_err(),
+            "Library name was not given"
+        );
         assert_eq!(
             metadata(b"#!lua name=a foo\n").unwrap_err(),
             "Invalid metadata value given: foo"
         );
-        assert_eq!(metadata(b"#!js name=a\n").unwrap_err(), "Engine 'js' not found");
+        assert_eq!(
+            metadata(b"#!js name=a\n").unwrap_err(),
+            "Engine 'js' not found"
+        );
         let (name, body) = metadata(b"#!LUA NAME=lib\nreturn").unwrap();
         assert_eq!((name.as_str(), body), ("lib", &b"\nreturn"[..]));
     }

@@ -360,7 +360,11 @@ fn busy_hook(shared: &Shared, in_prelude: bool) -> mlua::Result<VmState> {
             "Slow script detected: still in execution after {} milliseconds. You can try \
              killing the script using the {} command. Script name is: {}.",
             run.started.elapsed().as_millis(),
-            if run.function { "FUNCTION KILL" } else { "SCRIPT KILL" },
+            if run.function {
+                "FUNCTION KILL"
+            } else {
+                "SCRIPT KILL"
+            },
             run.sha
         );
     }
