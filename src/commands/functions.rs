@@ -297,7 +297,8 @@ fn stats(ctx: &mut Ctx, _argv: &[Bytes]) -> Reply {
         ),
         (
             Reply::bulk_str("functions_count"),
-            Reply::Int(libs.function_count() as i64),
+            // Per library, as Redis's engine stats count (INFO counts distinct names).
+            Reply::Int(libs.libs.values().map(|l| l.functions.len() as i64).sum()),
         ),
     ]);
     Reply::Map(vec![

@@ -65,7 +65,7 @@ pub struct Libraries {
 
 impl Libraries {
     pub fn function(&self, name: &[u8]) -> Option<&Function> {
-        let key = String::from_utf8_lossy(name).to_lowercase();
+        let key = String::from_utf8_lossy(name).to_ascii_lowercase();
         let lib = self.libs.get(self.index.get(&key)?)?;
         lib.functions
             .iter()
@@ -77,13 +77,13 @@ impl Libraries {
     }
 
     fn has_function(&self, name: &str) -> bool {
-        self.index.contains_key(&name.to_lowercase())
+        self.index.contains_key(&name.to_ascii_lowercase())
     }
 
     fn link(&mut self, lib: Library) {
         for f in &lib.functions {
             self.index
-                .entry(f.name.to_lowercase())
+                .entry(f.name.to_ascii_lowercase())
                 .or_insert_with(|| lib.name.clone());
         }
         self.libs.insert(lib.name.clone(), lib);
