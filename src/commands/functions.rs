@@ -144,9 +144,9 @@ fn fcall_generic(ctx: &mut Ctx, argv: &[Bytes], ro: bool) -> Reply {
     Functions::call(ctx, &f, argv, numkeys as usize, ro)
 }
 
-/// Whether FCALL / FCALL_RO counts as a write (CLIENT PAUSE WRITE, MISCONF): when its
-/// function lacks the `no-writes` flag (`fcallGetCommandFlags`; an unknown one does not).
-pub fn may_write(name: &str, argv: &[Bytes], functions: &Functions) -> bool {
+/// Whether FCALL / FCALL_RO counts as a write (MISCONF refuses it): when its function lacks
+/// the `no-writes` flag (`fcallGetCommandFlags`; an unknown function does not write).
+pub fn writes(name: &str, argv: &[Bytes], functions: &Functions) -> bool {
     matches!(name, "fcall" | "fcall_ro")
         && argv.get(1).is_some_and(|n| {
             functions
@@ -154,6 +154,17 @@ pub fn may_write(name: &str, argv: &[Bytes], functions: &Functions) -> bool {
                 .function(n)
                 .is_some_and(|f| f.flags & FLAG_NO_WRITES == 0)
         })
+}
+
+/// Whether CLIENT PAUSE WRITE holds FCALL / FCALL_RO: a writing function, or FCALL of an
+/// unknown one (FCALL has the hidden `may_replicate` flag, which a known function's flags
+/// replace).
+pub fn may_replicate(name: &str, argv: &[Bytes], functions: &Functions) -> bool {
+    let unknown = || {
+        argv.get(1)
+            .is_none_or(|n| functions.libs.function(n).is_none())
+    };
+    writes(name, argv, functions) || (name == "fcall" && unknown())
 }
 
 /// FUNCTION LOAD [REPLACE] code

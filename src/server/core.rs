@@ -751,7 +751,7 @@ fn pause_holds(
         table::Resolved::Found(cmd) => {
             cmd.has(Flags::WRITE | Flags::MAY_REPLICATE)
                 || crate::scripting::may_write(cmd.name, argv, scripting)
-                || crate::commands::functions::may_write(cmd.name, argv, functions)
+                || crate::commands::functions::may_replicate(cmd.name, argv, functions)
         }
         _ => false,
     };

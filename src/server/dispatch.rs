@@ -127,7 +127,7 @@ fn check(w: &World, id: ClientId, argv: &[Bytes]) -> Result<&'static Command, Re
     if let Some(e) = w.persist_misconf() {
         // FCALL writes unless its function has the `no-writes` flag (getCommandFlags).
         let writes = |c: &Command, a: &[Bytes]| {
-            c.has(Flags::WRITE) || crate::commands::functions::may_write(c.name, a, &w.functions)
+            c.has(Flags::WRITE) || crate::commands::functions::writes(c.name, a, &w.functions)
         };
         let queued_write = cmd.name == "exec"
             && client.multi.as_ref().is_some_and(|q| {
