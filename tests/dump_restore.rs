@@ -4,52 +4,9 @@
 //! bytes where Redis's output is deterministic; a restored key survives a Berth restart; MIGRATE
 //! moves keys each way. Skipped (with a message) when `redis-server` is not on PATH.
 
-use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
-
-use berth::persist::testkit::{free_port, Berth, Conn, DataDir, V};
+use berth::persist::testkit::{start_redis, Berth, Conn, DataDir, V};
 
 const BIN: &str = env!("CARGO_BIN_EXE_berth");
-
-struct Redis {
-    child: Child,
-    port: u16,
-}
-
-impl Drop for Redis {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-fn start_redis() -> Option<Redis> {
-    let port = free_port();
-    let child = Command::new("redis-server")
-        .args([
-            "--port",
-            &port.to_string(),
-            "--save",
-            "",
-            "--appendonly",
-            "no",
-        ])
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .ok()?;
-    let r = Redis { child, port };
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while Instant::now() < deadline {
-        if let Ok(mut c) = Conn::connect(port) {
-            if c.cmd(&["PING"]).is_ok_and(|v| v == V::Str("PONG".into())) {
-                return Some(r);
-            }
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    }
-    None
-}
 
 fn ok(c: &mut Conn, args: &[&str]) {
     let r = c.cmd(args).expect("reply");

@@ -247,8 +247,9 @@ fn write_section(ctx: &mut Ctx, section: &str, out: &mut String) {
             line!(out, "used_memory_lua_human:0B");
             line!(out, "used_memory_scripts_eval:0");
             line!(out, "number_of_cached_scripts:0");
-            line!(out, "number_of_functions:0");
-            line!(out, "number_of_libraries:0");
+            let libs = &w.functions.libs;
+            line!(out, "number_of_functions:{}", libs.function_count());
+            line!(out, "number_of_libraries:{}", libs.libs.len());
             line!(out, "used_memory_vm_functions:0");
             line!(out, "used_memory_vm_total:0");
             line!(out, "used_memory_vm_total_human:0B");

@@ -12,6 +12,7 @@ pub mod command_keys;
 pub mod config_cmd;
 pub mod connection;
 pub mod dump;
+pub mod functions;
 pub mod geo;
 pub mod hashes;
 pub mod hyperloglog;

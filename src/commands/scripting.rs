@@ -9,8 +9,8 @@ use crate::scripting::Engine;
 
 const EVAL_FLAGS: u32 = F::NOSCRIPT | F::STALE | F::SKIP_MONITOR | F::NO_MANDATORY_KEYS;
 
-/// Key positions of `EVAL script numkeys key ...`.
-fn eval_keys(argv: &[Bytes]) -> Vec<usize> {
+/// Key positions of `EVAL script numkeys key ...` (FCALL's too).
+pub fn eval_keys(argv: &[Bytes]) -> Vec<usize> {
     let n = argv
         .get(2)
         .and_then(|a| std::str::from_utf8(a).ok())
@@ -198,6 +198,12 @@ fn script_flush(ctx: &mut Ctx, argv: &[Bytes]) -> Reply {
 }
 
 fn script_kill(ctx: &mut Ctx, _argv: &[Bytes]) -> Reply {
+    kill(ctx, true)
+}
+
+/// SCRIPT KILL (`eval`) and FUNCTION KILL: `scriptKill`. Each stops only its own kind of
+/// script, answering the other with the BUSY text that names the right command.
+pub fn kill(ctx: &mut Ctx, eval: bool) -> Reply {
     match ctx.w.script_run.as_mut() {
         None => Reply::err("NOTBUSY No scripts in execution right now."),
         Some(run) if run.wrote => Reply::err(
@@ -205,6 +211,7 @@ fn script_kill(ctx: &mut Ctx, _argv: &[Bytes]) -> Reply {
              You can either wait the script termination or kill the server in a hard way using \
              the SHUTDOWN NOSAVE command.",
         ),
+        Some(run) if run.function == eval => run.busy_error(),
         Some(run) => {
             run.kill = true;
             Reply::ok()

@@ -193,6 +193,7 @@ const GROUPS: &[&[Command]] = {
         pubsub::COMMANDS,
         transactions::COMMANDS,
         scripting::COMMANDS,
+        functions::COMMANDS,
         sort::COMMANDS,
     ]
 };

@@ -26,6 +26,15 @@ impl World {
         }
     }
 
+    /// FUNCTION LOAD / DELETE / FLUSH / RESTORE changed these libraries: their records are
+    /// written (or deleted) in this turn's write set, with the keys the turn wrote.
+    pub fn libraries_changed(&mut self, names: Vec<String>) {
+        self.dirty += 1;
+        if let Some(p) = self.persist.as_mut() {
+            p.libraries.extend(names);
+        }
+    }
+
     /// FLUSHDB (`Some(db)`) / FLUSHALL (`None`): the databases get new, empty key spaces.
     pub fn persist_flush(&mut self, db: Option<usize>) {
         let Some(p) = self.persist.as_mut() else {
@@ -99,7 +108,12 @@ impl World {
         p.status.checkpoint_log_size.store(size, relaxed);
         let dbs = &mut self.keyspace.dbs;
         let has_dead = dbs.iter().any(|d| !d.dead.is_empty());
-        if p.events.is_empty() && !has_dead && !p.spaces_changed && !p.force_sync {
+        if p.events.is_empty()
+            && !has_dead
+            && !p.spaces_changed
+            && !p.force_sync
+            && p.libraries.is_empty()
+        {
             return;
         }
         let mut ops: Vec<Op> = Vec::new();
@@ -115,7 +129,12 @@ impl World {
             }
         }
         let events = std::mem::take(&mut p.events);
-        let changes = events.len() as u64;
+        let changes = (events.len() + p.libraries.len()) as u64;
+        let libraries: HashSet<String> = p.libraries.drain(..).collect();
+        for name in libraries {
+            let code = self.functions.libs.libs.get(&name).map(|l| l.code.to_vec());
+            ops.push((record::library_key(&name), code));
+        }
         let mut seen: HashSet<(u64, Bytes)> = HashSet::with_capacity(events.len());
         for (space, key) in events {
             if seen.contains(&(space, key.clone())) {

@@ -208,12 +208,18 @@ const NESTED: &[&str] = &[
     "fcall_ro",
 ];
 
-/// Commands whose reply may show keyspace data (or that start a stream of it).
+/// Commands whose reply may show keyspace data (or that start a stream of it), or function
+/// libraries (persisted with the data).
 fn shows_data(cmd: &Command) -> bool {
     cmd.has(Flags::WRITE | Flags::READONLY)
         || NESTED.contains(&cmd.name)
         || matches!(
             cmd.name,
-            "subscribe" | "psubscribe" | "ssubscribe" | "monitor"
+            "subscribe"
+                | "psubscribe"
+                | "ssubscribe"
+                | "monitor"
+                | "function|list"
+                | "function|dump"
         )
 }

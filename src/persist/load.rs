@@ -19,6 +19,8 @@ pub struct Loaded {
     pub expired: u64,
     /// Records of dead values found (not yet reclaimed when the last run stopped).
     pub garbage: u64,
+    /// Function libraries (name, code), compiled by the keyspace thread at the hand-over.
+    pub libraries: Vec<(String, Bytes)>,
 }
 
 struct Building {
@@ -48,6 +50,7 @@ pub fn load(
         keys: 0,
         expired: 0,
         garbage: 0,
+        libraries: Vec::new(),
     };
     let format = store.get(record::FORMAT_KEY).map_err(|e| e.to_string())?;
     match format {
@@ -213,6 +216,10 @@ pub fn load(
                         _ => garbage.push(k.to_vec()),
                     }
                 }
+                Some(0x05) => out.libraries.push((
+                    String::from_utf8_lossy(&k[1..]).into_owned(),
+                    Bytes::copy_from_slice(v),
+                )),
                 _ => {
                     error = Some(format!(
                         "unknown record {:?}",

@@ -235,6 +235,7 @@ impl World {
             replayed,
         } = done;
         self.keyspace = keyspace;
+        self.load_libraries(&loaded.libraries);
         let load_ms = l.started.elapsed().as_millis() as u64;
         let (tx, rx) = std::sync::mpsc::channel();
         let st = l.status.clone();
@@ -257,6 +258,7 @@ impl World {
             lsn,
             replayed,
             events: Vec::new(),
+            libraries: Vec::new(),
             dead_spaces: Vec::new(),
             spaces_changed: false,
             force_sync: false,
@@ -275,6 +277,19 @@ impl World {
             "DB loaded from disk: {:.3} seconds",
             load_ms as f64 / 1000.0
         );
+    }
+
+    /// Compiles the function libraries the store holds (in the Lua state, which only this
+    /// thread may touch). A library that no longer loads is logged and left out.
+    fn load_libraries(&mut self, stored: &[(String, bytes::Bytes)]) {
+        let fs = &mut *self.functions;
+        let mut libs = std::mem::take(&mut fs.libs);
+        for (name, code) in stored {
+            if let Err(e) = fs.create(&mut libs, code, false, false) {
+                tracing::error!("function library '{name}' could not be loaded: {e}");
+            }
+        }
+        fs.libs = libs;
     }
 
     /// The `loading_*` fields of INFO persistence while loading (Redis's names).

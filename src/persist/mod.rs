@@ -42,6 +42,8 @@ pub struct Persist {
     pub replayed: u64,
     /// (space, key) touched since the last commit, in order.
     pub events: Vec<(u64, Bytes)>,
+    /// Function libraries loaded, replaced or deleted since the last commit.
+    pub libraries: Vec<String>,
     pub dead_spaces: Vec<u64>,
     pub spaces_changed: bool,
     pub force_sync: bool,

@@ -5,6 +5,7 @@
 //! 0x02 db:u32be                          -> space:u64be       which key space a database uses
 //! 0x03 space:u64be key                   -> metadata          one per key
 //! 0x04 version:u64be subkey              -> element           under the key's version
+//! 0x05 library name                      -> code              a function library (FUNCTION LOAD)
 //! ```
 //! Metadata: type:u8, version:u64, expire:i64 (i64::MIN = none), count:u64, then per type:
 //! string: its bytes; list: head:i64, tail:i64; hash: next_seq:u64; set, zset: nothing.
@@ -49,6 +50,13 @@ pub fn meta_key(space: u64, key: &[u8]) -> Vec<u8> {
     k.push(0x03);
     k.extend_from_slice(&space.to_be_bytes());
     k.extend_from_slice(key);
+    k
+}
+
+pub fn library_key(name: &str) -> Vec<u8> {
+    let mut k = Vec::with_capacity(1 + name.len());
+    k.push(0x05);
+    k.extend_from_slice(name.as_bytes());
     k
 }
 

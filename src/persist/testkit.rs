@@ -256,6 +256,49 @@ impl Berth {
     }
 }
 
+/// A real `redis-server` (the reference) on a free port, without persistence; killed when
+/// dropped.
+pub struct Redis {
+    pub child: Child,
+    pub port: u16,
+}
+
+impl Drop for Redis {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Starts `redis-server` from PATH; None if it is not there or does not answer.
+pub fn start_redis() -> Option<Redis> {
+    let port = free_port();
+    let child = Command::new("redis-server")
+        .args([
+            "--port",
+            &port.to_string(),
+            "--save",
+            "",
+            "--appendonly",
+            "no",
+        ])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .ok()?;
+    let r = Redis { child, port };
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while Instant::now() < deadline {
+        if let Ok(mut c) = Conn::connect(port) {
+            if c.cmd(&["PING"]).is_ok_and(|v| v == V::Str("PONG".into())) {
+                return Some(r);
+            }
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    None
+}
+
 impl Drop for Berth {
     fn drop(&mut self) {
         let _ = self.child.kill();

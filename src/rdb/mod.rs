@@ -96,10 +96,16 @@ pub enum PayloadError {
 pub fn dump(v: &Value, o: &EncodeOptions) -> Vec<u8> {
     let mut w = RdbWriter::new(o.compression);
     encode::write_value(&mut w, v, o);
-    w.buf.extend_from_slice(&RDB_VERSION.to_le_bytes());
-    let crc = crc64::crc64(0, &w.buf);
-    w.buf.extend_from_slice(&crc.to_le_bytes());
-    w.buf
+    footer(w.buf)
+}
+
+/// Appends the DUMP footer (RDB version, CRC64 of everything before it) to a payload: values
+/// (DUMP) and libraries (FUNCTION DUMP) alike.
+pub fn footer(mut buf: Vec<u8>) -> Vec<u8> {
+    buf.extend_from_slice(&RDB_VERSION.to_le_bytes());
+    let crc = crc64::crc64(0, &buf);
+    buf.extend_from_slice(&crc.to_le_bytes());
+    buf
 }
 
 /// `verifyDumpPayload`: at least the footer, a version Redis 7.0 reads, and (unless skipped)

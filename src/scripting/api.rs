@@ -15,6 +15,8 @@ use crate::protocol::Reply;
 use crate::server::dispatch::call_nested;
 
 pub const KILLED: &str = "ERR Script killed by user with SCRIPT KILL...";
+/// What FUNCTION LOAD raises when a library's code runs past 500 ms.
+pub const LOAD_TIMEOUT: &str = "ERR FUNCTION LOAD timeout";
 
 /// How a library function written in Rust fails.
 pub enum Fail {
@@ -609,8 +611,8 @@ pub fn errmsg(
         Value::Error(e) => plain_error(e),
         _ => return Ok(v),
     };
-    if msg == KILLED {
-        return Ok(Value::Table(err_table(lua, KILLED)?));
+    if msg == KILLED || msg == LOAD_TIMEOUT {
+        return Ok(Value::Table(err_table(lua, &msg)?));
     }
     let text = match (src, line) {
         (Some(s), Some(l)) if l > 0 => format!("{s}:{l}: {msg}"),

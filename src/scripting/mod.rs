@@ -9,6 +9,7 @@ pub mod api;
 pub mod bit;
 pub mod cjson;
 pub mod cmsgpack;
+pub mod functions;
 pub mod sandbox;
 pub mod strtod;
 pub mod struct_lib;
@@ -52,6 +53,21 @@ pub struct ScriptRun {
     pub busy: bool,
     /// EVAL_RO or a `no-writes` script: write commands are refused.
     pub read_only: bool,
+    /// An FCALL (`sha` is then the function's name): FUNCTION KILL stops it, and BUSY names it.
+    pub function: bool,
+    /// The FCALL's arguments, for FUNCTION STATS (empty for EVAL).
+    pub command: Vec<Bytes>,
+}
+
+impl ScriptRun {
+    /// `-BUSY` while this script runs past busy-reply-threshold (slowevalerr / slowscripterr).
+    pub fn busy_error(&self) -> Reply {
+        Reply::err(if self.function {
+            "BUSY Redis is busy running a script. You can only call FUNCTION KILL or SHUTDOWN NOSAVE."
+        } else {
+            "BUSY Redis is busy running a script. You can only call SCRIPT KILL or SHUTDOWN NOSAVE."
+        })
+    }
 }
 
 /// What the Rust callbacks share with the engine.
@@ -60,6 +76,8 @@ pub struct Shared {
     pub ctx: Cell<*mut ()>,
     /// `redis.setresp(3)` was called in this run.
     pub resp3: Cell<bool>,
+    /// FUNCTION LOAD is running a library's code since then (its 500 ms timeout).
+    pub load_started: Cell<Option<Instant>>,
 }
 
 impl Shared {
@@ -87,10 +105,13 @@ pub struct Script {
 pub struct Engine {
     pub lua: Lua,
     pub scripts: HashMap<String, Script>,
-    shared: Rc<Shared>,
+    pub(crate) shared: Rc<Shared>,
     env: Table,
-    runner: Function,
-    globals: Table,
+    /// `run(f)`: `xpcall(f, handler)` (see `sandbox::PRELUDE`).
+    pub(crate) runner: Function,
+    /// `protect(t)`: makes `setmetatable`/`rawset` refuse to touch table `t`.
+    pub(crate) protect: Function,
+    pub(crate) globals: Table,
     runs_since_gc: u32,
 }
 
@@ -114,8 +135,9 @@ impl Engine {
         let shared = Rc::new(Shared {
             ctx: Cell::new(std::ptr::null_mut()),
             resp3: Cell::new(false),
+            load_started: Cell::new(None),
         });
-        let (env, runner) = Self::build(&lua, &shared).expect("lua environment");
+        let (env, runner, protect) = Self::build(&lua, &shared).expect("lua environment");
         let _ = lua.set_memory_limit(MEMORY_LIMIT);
         let hook_shared = shared.clone();
         lua.set_hook(
@@ -124,6 +146,9 @@ impl Engine {
                 // Never raise inside the prelude (the error handler): that would turn a kill
                 // into "error in error handling".
                 let ours = debug.source().source.is_some_and(|s| s == "=berth");
+                if let Some(started) = hook_shared.load_started.get() {
+                    return load_hook(started, ours);
+                }
                 busy_hook(&hook_shared, ours)
             },
         );
@@ -134,12 +159,13 @@ impl Engine {
             shared,
             env,
             runner,
+            protect,
             globals,
             runs_since_gc: 0,
         }
     }
 
-    fn build(lua: &Lua, shared: &Rc<Shared>) -> mlua::Result<(Table, Function)> {
+    fn build(lua: &Lua, shared: &Rc<Shared>) -> mlua::Result<(Table, Function, Function)> {
         let g = lua.globals();
         let dbg: Table = g.get("debug")?;
         api::install_math(lua, &g)?;
@@ -159,12 +185,12 @@ impl Engine {
             .load(sandbox::PRELUDE)
             .set_name("=berth")
             .into_function()?;
-        let (env, runner): (Table, Function) =
+        let (env, runner, protect): (Table, Function, Function) =
             prelude.call((g.clone(), dbg, errmsg, names, fill))?;
         for name in sandbox::REMOVED {
             g.raw_set(*name, Value::Nil)?;
         }
-        Ok((env, runner))
+        Ok((env, runner, protect))
     }
 
     /// Compiles and caches a script body; returns its sha.
@@ -219,9 +245,7 @@ impl Engine {
         if let Err(e) = self.set_key_arrays(keys, args) {
             return Reply::err(format!("ERR Error running script {sha}, {e}"));
         }
-        self.shared.resp3.set(false);
-        let (saved_db, saved_resp3) = (ctx.db, ctx.resp3);
-        ctx.w.script_run = Some(ScriptRun {
+        let run = ScriptRun {
             client: ctx.client,
             sha: sha.to_string(),
             started: Instant::now(),
@@ -230,9 +254,29 @@ impl Engine {
             kill: false,
             busy: false,
             read_only: ro_command || flags & FLAG_NO_WRITES != 0,
-        });
+            function: false,
+            command: Vec::new(),
+        };
+        let reply = self.invoke(ctx, run, |e| e.runner.call(func));
+        let _ = self.globals.raw_set("KEYS", Value::Nil);
+        let _ = self.globals.raw_set("ARGV", Value::Nil);
+        reply
+    }
+
+    /// Runs `call` (a script or function) as the script `run` of the client of `ctx`, and
+    /// turns its outcome into the reply (`sha` of `run` names it in errors).
+    pub(crate) fn invoke(
+        &mut self,
+        ctx: &mut Ctx,
+        run: ScriptRun,
+        call: impl FnOnce(&Engine) -> mlua::Result<(bool, Value)>,
+    ) -> Reply {
+        let name = run.sha.clone();
+        self.shared.resp3.set(false);
+        let (saved_db, saved_resp3) = (ctx.db, ctx.resp3);
+        ctx.w.script_run = Some(run);
         self.shared.ctx.set(ctx as *mut Ctx as *mut ());
-        let result: mlua::Result<(bool, Value)> = self.runner.call(func);
+        let result = call(self);
         self.shared.ctx.set(std::ptr::null_mut());
         ctx.db = saved_db;
         ctx.resp3 = saved_resp3;
@@ -246,14 +290,12 @@ impl Engine {
         }
         let reply = match result {
             Ok((true, v)) => api::lua_to_reply(&v, self.shared.resp3.get(), ctx.resp3),
-            Ok((false, v)) => api::error_reply(&v, sha),
+            Ok((false, v)) => api::error_reply(&v, &name),
             Err(e) => Reply::err(format!(
-                "ERR Error running script {sha}, {:.100}",
+                "ERR Error running script {name}, {:.100}",
                 api::plain_error(&e)
             )),
         };
-        let _ = self.globals.raw_set("KEYS", Value::Nil);
-        let _ = self.globals.raw_set("ARGV", Value::Nil);
         // As Redis: a GC step every 50 scripts keeps Lua's memory in check without a full
         // cycle's latency.
         self.runs_since_gc += 1;
@@ -290,6 +332,14 @@ impl Engine {
     }
 }
 
+/// The hook while FUNCTION LOAD runs a library's code: past 500 ms it is stopped.
+fn load_hook(started: Instant, in_prelude: bool) -> mlua::Result<VmState> {
+    if in_prelude || started.elapsed() <= functions::LOAD_TIMEOUT {
+        return Ok(VmState::Continue);
+    }
+    Err(mlua::Error::RuntimeError(api::LOAD_TIMEOUT.into()))
+}
+
 /// The hook run every 100k VM instructions: past busy-reply-threshold it serves other clients
 /// (BUSY, or commands flagged allow-busy such as SCRIPT KILL), and stops a killed script.
 fn busy_hook(shared: &Shared, in_prelude: bool) -> mlua::Result<VmState> {
@@ -308,8 +358,13 @@ fn busy_hook(shared: &Shared, in_prelude: bool) -> mlua::Result<VmState> {
         run.busy = true;
         tracing::warn!(
             "Slow script detected: still in execution after {} milliseconds. You can try \
-             killing the script using the SCRIPT KILL command. Script name is: {}.",
+             killing the script using the {} command. Script name is: {}.",
             run.started.elapsed().as_millis(),
+            if run.function {
+                "FUNCTION KILL"
+            } else {
+                "SCRIPT KILL"
+            },
             run.sha
         );
     }

@@ -23,7 +23,8 @@ pub const LIBRARIES: &[&str] = &[
 
 /// Runs once per Lua state with arguments (globals G, debug library, errmsg function, library
 /// names, fill function); calls `fill()` to build the libraries, then makes the globals and
-/// libraries read-only and returns (script environment P, runner function).
+/// libraries read-only and returns (script environment P, runner function, protect function:
+/// `protect(t)` makes the `setmetatable` and `rawset` scripts see refuse table `t`).
 ///
 /// The runner is `run(f)`: `xpcall(f, handler)` keeping only the first result, as Redis does.
 pub const PRELUDE: &str = r#"
@@ -125,7 +126,7 @@ rawset(G, 'load', function(fn, name)
   return f, e
 end)
 
-return P, run
+return P, run, function(t) protected[t] = true end
 "#;
 
 /// Redis's `redisLrand48` (rand.c): lrand48's 48-bit linear congruential generator. Its state

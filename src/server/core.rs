@@ -127,6 +127,8 @@ pub struct World {
     last_expire_cycle: i64,
     /// The Lua engine and script cache (taken out while a script runs).
     pub scripting: Option<Box<crate::scripting::Engine>>,
+    /// Redis 7.0 functions: the loaded libraries and their Lua state.
+    pub functions: Box<crate::scripting::functions::Functions>,
     /// The script being run, if any: BUSY replies and SCRIPT KILL look at it.
     pub script_run: Option<crate::scripting::ScriptRun>,
     /// The connection tasks' channel, reachable while a long script polls it.
@@ -169,6 +171,7 @@ impl World {
             with_output: Vec::new(),
             last_expire_cycle: now,
             scripting: Some(Box::default()),
+            functions: Box::default(),
             script_run: None,
             rx: None,
             deferred: Vec::new(),
@@ -290,7 +293,14 @@ impl World {
                 break;
             };
             if let Some((_, all)) = self.pause {
-                if all || pause_holds(&argv, c.multi.as_deref(), self.scripting.as_deref()) {
+                if all
+                    || pause_holds(
+                        &argv,
+                        c.multi.as_deref(),
+                        self.scripting.as_deref(),
+                        &self.functions,
+                    )
+                {
                     let c = self.clients.get_mut(&id).expect("client");
                     c.pending.push_front(argv);
                     if !self.paused_clients.contains(&id) {
@@ -734,12 +744,14 @@ fn pause_holds(
     argv: &[Bytes],
     multi: Option<&[Vec<Bytes>]>,
     scripting: Option<&crate::scripting::Engine>,
+    functions: &crate::scripting::functions::Functions,
 ) -> bool {
     use crate::commands::Flags;
     let writes = |argv: &[Bytes]| match table::resolve(argv) {
         table::Resolved::Found(cmd) => {
             cmd.has(Flags::WRITE | Flags::MAY_REPLICATE)
                 || crate::scripting::may_write(cmd.name, argv, scripting)
+                || crate::commands::functions::may_replicate(cmd.name, argv, functions)
         }
         _ => false,
     };

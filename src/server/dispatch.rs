@@ -99,10 +99,10 @@ fn check(w: &World, id: ClientId, argv: &[Bytes]) -> Result<&'static Command, Re
     if let Some(e) = w.loading_refusal(cmd, client.multi.as_deref()) {
         return Err(e);
     }
-    if w.script_run.as_ref().is_some_and(|r| r.busy) && !cmd.has(Flags::ALLOW_BUSY) {
-        return Err(Reply::err(
-            "BUSY Redis is busy running a script. You can only call SCRIPT KILL or SHUTDOWN NOSAVE.",
-        ));
+    if let Some(run) = w.script_run.as_ref().filter(|r| r.busy) {
+        if !cmd.has(Flags::ALLOW_BUSY) {
+            return Err(run.busy_error());
+        }
     }
     if !client.resp3
         && client.subscriptions() > 0
@@ -125,13 +125,16 @@ fn check(w: &World, id: ClientId, argv: &[Bytes]) -> Result<&'static Command, Re
         )));
     }
     if let Some(e) = w.persist_misconf() {
-        let writes = |c: &Command| c.has(Flags::WRITE);
+        // FCALL writes unless its function has the `no-writes` flag (getCommandFlags).
+        let writes = |c: &Command, a: &[Bytes]| {
+            c.has(Flags::WRITE) || crate::commands::functions::writes(c.name, a, &w.functions)
+        };
         let queued_write = cmd.name == "exec"
             && client.multi.as_ref().is_some_and(|q| {
                 q.iter()
-                    .any(|a| matches!(table::resolve(a), Resolved::Found(c) if writes(c)))
+                    .any(|a| matches!(table::resolve(a), Resolved::Found(c) if writes(c, a)))
             });
-        if (writes(cmd) && client.multi.is_none()) || queued_write {
+        if (writes(cmd, argv) && client.multi.is_none()) || queued_write {
             return Err(Reply::err(e));
         }
     }
