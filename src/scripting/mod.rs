@@ -52,6 +52,9 @@ pub struct ScriptRun {
     pub busy: bool,
     /// EVAL_RO or a `no-writes` script: write commands are refused.
     pub read_only: bool,
+    /// The script's declared keys, kept only for a client that tracks keys (CLIENT TRACKING):
+    /// each read command of the script makes it remember them, as Redis does.
+    pub keys: Vec<Bytes>,
 }
 
 /// What the Rust callbacks share with the engine.
@@ -221,6 +224,11 @@ impl Engine {
         }
         self.shared.resp3.set(false);
         let (saved_db, saved_resp3) = (ctx.db, ctx.resp3);
+        let tracks = ctx
+            .w
+            .clients
+            .get(&ctx.client)
+            .is_some_and(|c| c.tracking.is_some());
         ctx.w.script_run = Some(ScriptRun {
             client: ctx.client,
             sha: sha.to_string(),
@@ -230,6 +238,7 @@ impl Engine {
             kill: false,
             busy: false,
             read_only: ro_command || flags & FLAG_NO_WRITES != 0,
+            keys: if tracks { keys.to_vec() } else { Vec::new() },
         });
         self.shared.ctx.set(ctx as *mut Ctx as *mut ());
         let result: mlua::Result<(bool, Value)> = self.runner.call(func);

@@ -139,6 +139,8 @@ pub struct World {
     pub persist: Option<Box<crate::persist::Persist>>,
     /// The store is being loaded in the background (commands get -LOADING).
     pub loading: Option<Box<crate::persist::loading::Loading>>,
+    /// Client-side caching (CLIENT TRACKING).
+    pub tracking: super::tracking::Tracking,
 }
 
 impl World {
@@ -175,6 +177,7 @@ impl World {
             net: None,
             persist: None,
             loading: None,
+            tracking: Default::default(),
         }
     }
 
@@ -207,6 +210,9 @@ impl World {
                 self.persist_poll_loaded();
             }
             self.timers();
+            if self.tracking.armed {
+                self.tracking_broadcast();
+            }
             self.persist_commit();
             self.flush_output();
             if self.shutdown {
@@ -440,6 +446,9 @@ impl World {
             self.unwatch_key(id, k);
         }
         self.monitors.retain(|m| *m != id);
+        if let Some(t) = &c.tracking {
+            self.tracking_release(id, t);
+        }
     }
 
     /// Closes a client from the server side (CLIENT KILL, QUIT after its reply).
@@ -467,6 +476,9 @@ impl World {
         self.dirty += 1;
         self.signal_if_stream_gone(db, key);
         self.persist_key(db, key);
+        if self.tracking.armed {
+            self.tracking_modified(key);
+        }
         if self.watchers.is_empty() {
             return;
         }
@@ -546,6 +558,9 @@ impl World {
         c.last_active = now_ms();
         self.blocking.remove(id, b.db, &b.req.keys, b.req.deadline);
         write_reply(self, id, &reply);
+        if self.tracking.armed {
+            self.tracking_send_pending(id);
+        }
         self.run_client(id);
     }
 
@@ -577,7 +592,9 @@ impl World {
         let table::Resolved::Found(cmd) = table::resolve(&argv) else {
             return;
         };
+        let outer = self.tracking.current.replace(id);
         let (reply, again) = dispatch::call(self, id, cmd, &argv, true);
+        self.tracking.current = outer;
         let Some(c) = self.clients.get_mut(&id) else {
             return;
         };
@@ -603,6 +620,9 @@ impl World {
             self.last_expire_cycle = now;
             self.close_idle_clients(now);
             self.active_expire(now);
+            if self.tracking.clients > 0 {
+                self.tracking_limit();
+            }
             self.serve_ready();
         }
     }

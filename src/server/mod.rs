@@ -6,6 +6,7 @@ pub mod core;
 pub mod dispatch;
 pub mod net;
 pub mod pubsub;
+pub mod tracking;
 
 use std::net::SocketAddr;
 
