@@ -250,7 +250,7 @@ fn flag_names(cmd: &Command) -> Vec<String> {
         (Some(F::ASKING), "asking"),
         (Some(F::FAST), "fast"),
         (Some(F::NO_AUTH), "no_auth"),
-        (Some(F::MAY_REPLICATE), "may_replicate"),
+        // may_replicate: hidden on purpose, as Redis does.
         (Some(F::NO_MANDATORY_KEYS), "no_mandatory_keys"),
         (None, "no_async_loading"),
         (Some(F::NO_MULTI), "no_multi"),

@@ -336,20 +336,19 @@ fn busy_hook(shared: &Shared, in_prelude: bool) -> mlua::Result<VmState> {
     Ok(VmState::Continue)
 }
 
-/// Whether EVAL / EVALSHA may write (CLIENT PAUSE WRITE holds it): every script but one
-/// with the `no-writes` flag; an unknown sha counts as writing. The _RO forms never write.
-pub fn may_write(name: &str, argv: &[Bytes], engine: Option<&Engine>) -> bool {
-    let no_writes = |flags: u32| flags & FLAG_NO_WRITES != 0;
-    match (name, argv.get(1)) {
-        ("eval", Some(body)) => !shebang(body).is_ok_and(|(f, _)| no_writes(f)),
-        ("evalsha", Some(sha)) => {
+/// Whether a script command writes, judged from the flags its script declares (Redis's
+/// evalGetCommandFlags): `None` when it declares none (no shebang) or the script is not
+/// cached, where the command's own flags count.
+pub fn script_writes(name: &str, argv: &[Bytes], engine: Option<&Engine>) -> Option<bool> {
+    let flags = match (name, argv.get(1)) {
+        ("eval" | "eval_ro", Some(body)) => shebang(body).ok()?.0,
+        ("evalsha" | "evalsha_ro", Some(sha)) => {
             let sha = String::from_utf8_lossy(sha).to_ascii_lowercase();
-            !engine
-                .and_then(|e| e.scripts.get(&sha))
-                .is_some_and(|s| no_writes(s.flags))
+            engine?.scripts.get(&sha)?.flags
         }
-        _ => false,
-    }
+        _ => return None,
+    };
+    (flags & FLAG_COMPAT == 0).then_some(flags & FLAG_NO_WRITES == 0)
 }
 
 /// Parses a `#!lua flags=...` first line: (flags, bytes to skip before loading, which keeps

@@ -747,9 +747,10 @@ pub fn is_loopback(addr: &std::net::SocketAddr) -> bool {
 
 const PROTECTED_MODE_DENIED: &[u8] = b"-DENIED Redis is running in protected mode because protected mode is enabled and no password is set for the default user. In this mode connections are only accepted from the loopback interface. If you want to connect from external computers to Redis you may adopt one of the following solutions: 1) Just disable protected mode sending the command 'CONFIG SET protected-mode no' from the loopback interface by connecting to Redis from the same host the server is running, however MAKE SURE Redis is not publicly accessible from internet if you do so. Use CONFIG REWRITE to make this change permanent. 2) Alternatively you can just disable the protected mode by editing the Redis configuration file, and setting the protected mode option to 'no', and then restarting the server. 3) If you started the server manually just for testing, restart it with the '--protected-mode no' option. 4) Setup a an authentication password for the default user. NOTE: You only need to do one of the above things in order for the server to start accepting connections from the outside.\r\n";
 
-/// Whether a CLIENT PAUSE WRITE holds this command back: writes and commands that may
-/// replicate (scripts, PUBLISH), as Redis's `blockPostponeClient` decides.
-/// Inside MULTI only EXEC is held, when the transaction writes.
+/// Whether a CLIENT PAUSE WRITE holds this command back, as Redis's processCommand decides:
+/// writes and commands that may replicate (PUBLISH, scripts unless they declare `no-writes`),
+/// inside MULTI too (the pause comes before queueing), and EXEC of a transaction holding
+/// one. A command Redis refuses first (arity) is not held.
 fn pause_holds(
     argv: &[Bytes],
     multi: Option<&[Vec<Bytes>]>,
@@ -757,15 +758,15 @@ fn pause_holds(
 ) -> bool {
     use crate::commands::Flags;
     let writes = |argv: &[Bytes]| match table::resolve(argv) {
-        table::Resolved::Found(cmd) => {
-            cmd.has(Flags::WRITE | Flags::MAY_REPLICATE)
-                || crate::scripting::may_write(cmd.name, argv, scripting)
+        table::Resolved::Found(cmd) if cmd.arity_ok(argv.len()) => {
+            crate::scripting::script_writes(cmd.name, argv, scripting)
+                .unwrap_or_else(|| cmd.has(Flags::WRITE | Flags::MAY_REPLICATE))
         }
         _ => false,
     };
     match multi {
-        None => writes(argv),
-        Some(queued) => argv[0].eq_ignore_ascii_case(b"exec") && queued.iter().any(|q| writes(q)),
+        Some(queued) if argv[0].eq_ignore_ascii_case(b"exec") => queued.iter().any(|q| writes(q)),
+        _ => writes(argv),
     }
 }
 
