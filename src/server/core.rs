@@ -119,7 +119,7 @@ pub struct World {
     /// CLIENT PAUSE: until when (unix ms), and whether every command waits or only writes.
     pub pause: Option<(i64, bool)>,
     /// Clients holding commands back because of a pause.
-    paused_clients: Vec<ClientId>,
+    pub(super) paused_clients: Vec<ClientId>,
     monitor_self: Vec<(ClientId, String)>,
     ready: VecDeque<(usize, Bytes)>,
     ready_set: HashSet<(usize, Bytes)>,
@@ -296,7 +296,13 @@ impl World {
                 break;
             };
             if let Some((_, all)) = self.pause {
-                if all || pause_holds(&argv, c.multi.as_deref(), self.scripting.as_deref()) {
+                if all
+                    || super::pause::pause_holds(
+                        &argv,
+                        c.multi.as_deref(),
+                        self.scripting.as_deref(),
+                    )
+                {
                     let c = self.clients.get_mut(&id).expect("client");
                     c.pending.push_front(argv);
                     if !self.paused_clients.contains(&id) {
@@ -316,24 +322,6 @@ impl World {
             c.closing = true;
             self.mark_output(id);
         }
-    }
-
-    /// CLIENT PAUSE: holds back every command (or only writes) until `until`; a longer or
-    /// stricter pause already in place is kept, as in Redis.
-    pub fn pause_clients(&mut self, until: i64, all: bool) {
-        self.pause = Some(match self.pause {
-            Some((t, a)) => (t.max(until), a || all),
-            None => (until, all),
-        });
-    }
-
-    /// Ends a pause and runs the commands it held back, oldest paused client first.
-    pub fn unpause_clients(&mut self) {
-        self.pause = None;
-        for id in std::mem::take(&mut self.paused_clients) {
-            self.run_client(id);
-        }
-        self.serve_ready();
     }
 
     /// Called from a script that has run past busy-reply-threshold: handles what connections
@@ -492,7 +480,15 @@ impl World {
     }
 
     /// FLUSHDB / FLUSHALL / SWAPDB: every WATCHed key of the database that exists is touched.
+    /// Not a change of the keys for client-side caching (Redis's touchAllWatchedKeysInDb does
+    /// not invalidate; a flush sends its own null).
     pub fn touch_all_watched(&mut self, db: Option<usize>) {
+        let armed = std::mem::replace(&mut self.tracking.armed, false);
+        self.touch_watched_keys(db);
+        self.tracking.armed = armed;
+    }
+
+    fn touch_watched_keys(&mut self, db: Option<usize>) {
         let now = now_ms();
         let keys: Vec<(usize, Bytes)> = self.watchers.keys().cloned().collect();
         for (d, k) in keys {
@@ -746,29 +742,6 @@ pub fn is_loopback(addr: &std::net::SocketAddr) -> bool {
 }
 
 const PROTECTED_MODE_DENIED: &[u8] = b"-DENIED Redis is running in protected mode because protected mode is enabled and no password is set for the default user. In this mode connections are only accepted from the loopback interface. If you want to connect from external computers to Redis you may adopt one of the following solutions: 1) Just disable protected mode sending the command 'CONFIG SET protected-mode no' from the loopback interface by connecting to Redis from the same host the server is running, however MAKE SURE Redis is not publicly accessible from internet if you do so. Use CONFIG REWRITE to make this change permanent. 2) Alternatively you can just disable the protected mode by editing the Redis configuration file, and setting the protected mode option to 'no', and then restarting the server. 3) If you started the server manually just for testing, restart it with the '--protected-mode no' option. 4) Setup a an authentication password for the default user. NOTE: You only need to do one of the above things in order for the server to start accepting connections from the outside.\r\n";
-
-/// Whether a CLIENT PAUSE WRITE holds this command back, as Redis's processCommand decides:
-/// writes and commands that may replicate (PUBLISH, scripts unless they declare `no-writes`),
-/// inside MULTI too (the pause comes before queueing), and EXEC of a transaction holding
-/// one. A command Redis refuses first (arity) is not held.
-fn pause_holds(
-    argv: &[Bytes],
-    multi: Option<&[Vec<Bytes>]>,
-    scripting: Option<&crate::scripting::Engine>,
-) -> bool {
-    use crate::commands::Flags;
-    let writes = |argv: &[Bytes]| match table::resolve(argv) {
-        table::Resolved::Found(cmd) if cmd.arity_ok(argv.len()) => {
-            crate::scripting::script_writes(cmd.name, argv, scripting)
-                .unwrap_or_else(|| cmd.has(Flags::WRITE | Flags::MAY_REPLICATE))
-        }
-        _ => false,
-    };
-    match multi {
-        Some(queued) if argv[0].eq_ignore_ascii_case(b"exec") => queued.iter().any(|q| writes(q)),
-        _ => writes(argv),
-    }
-}
 
 /// Arguments as SLOWLOG keeps them: at most 32 (the last then says how many more) and each cut
 /// to 128 bytes.

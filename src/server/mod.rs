@@ -5,6 +5,7 @@ pub mod client;
 pub mod core;
 pub mod dispatch;
 pub mod net;
+pub mod pause;
 pub mod pubsub;
 pub mod tracking;
 
