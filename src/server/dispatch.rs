@@ -49,9 +49,10 @@ pub fn execute(w: &mut World, id: ClientId, argv: Vec<Bytes>) {
                 }
             }
             write_reply(w, id, &reply);
-            let client_cmd =
-                matches!(table::resolve(&argv), Resolved::Found(c) if c.name.starts_with("client"));
-            end_caching(w, id, client_cmd);
+            if w.tracking.armed {
+                let client_cmd = matches!(table::resolve(&argv), Resolved::Found(c) if c.name.starts_with("client"));
+                end_caching(w, id, client_cmd);
+            }
             return;
         }
     };

@@ -238,9 +238,11 @@ impl World {
                 }
             }
         }
-        let Some((key, ids)) = self.tracking.table.remove_entry(key) else {
+        let Some((key, mut ids)) = self.tracking.table.remove_entry(key) else {
             return;
         };
+        // Redis walks a radix tree of the ids' native (little-endian) bytes.
+        ids.sort_unstable_by_key(|id| id.to_le_bytes());
         self.tracking.items -= ids.len() as u64;
         let current = self.tracking.current;
         for target in ids {
@@ -383,7 +385,8 @@ impl World {
         // The null of a flush is written in the tracking client's protocol, even when sent on.
         let null: &'static [u8] = if c.resp3 { b"_\r\n" } else { b"$-1\r\n" };
         let mut to = id;
-        if t.redirect != 0 {
+        let redirected = t.redirect != 0;
+        if redirected {
             let redirect = t.redirect;
             if !self.clients.contains_key(&redirect) {
                 let c = self.clients.get_mut(&id).expect("client");
@@ -410,7 +413,7 @@ impl World {
         let target = self.clients.get_mut(&to).expect("client");
         let msg = if target.resp3 {
             Reply::Push(vec![Reply::bulk_str("invalidate"), value])
-        } else if to != id && target.subscriptions() > 0 {
+        } else if redirected && target.subscriptions() > 0 {
             Reply::Array(vec![
                 Reply::bulk_str("message"),
                 Reply::bulk_str("__redis__:invalidate"),
