@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Runs every client-compatibility suite against a freshly built berth, installing each suite's
 # pinned dependencies first, and prints a pass/fail line per suite. Exits non-zero if any failed.
-# Usage: compat/run.sh [suite ...]   (suites: python-redis-py python-rq python-celery sidekiq bullmq
-#   node-others bull-board python-sidekiq-resp3 python-migrate)
+# Usage: compat/run.sh [suite ...]   (suites: python-redis-py python-client-cache python-rq
+#   python-celery sidekiq bullmq node-others bull-board python-sidekiq-resp3 python-migrate)
 # COMPAT_SERVER=redis runs the suites against Debian's redis-server instead, to check the suites.
 set -uo pipefail
 here="$(cd "$(dirname "$0")" && pwd)"
@@ -21,6 +21,7 @@ python_env() {
 suite_cmd() {
   case "$1" in
     python-redis-py) echo "$here/python/.venv/bin/python -m unittest -v test_redis_py" ;;
+    python-client-cache) echo "$here/python/.venv/bin/python -m unittest -v test_client_cache" ;;
     python-rq) echo "$here/python/.venv/bin/python -m unittest -v test_rq" ;;
     python-celery) echo "$here/python/.venv/bin/python -m unittest -v test_celery" ;;
     python-sidekiq-resp3) echo "$here/python/.venv/bin/python -m unittest -v test_sidekiq_resp3" ;;
@@ -33,7 +34,7 @@ suite_cmd() {
 }
 
 suites=("$@")
-[ ${#suites[@]} -gt 0 ] || suites=(python-redis-py python-rq python-celery python-sidekiq-resp3 sidekiq bullmq node-others bull-board python-migrate)
+[ ${#suites[@]} -gt 0 ] || suites=(python-redis-py python-client-cache python-rq python-celery python-sidekiq-resp3 sidekiq bullmq node-others bull-board python-migrate)
 python_env || { echo "compat: installing python dependencies failed"; exit 1; }
 if [[ " ${suites[*]} " =~ " "(bullmq|node-others|bull-board)" " ]]; then
   (cd "$here/bullmq" && npm ci --no-audit --no-fund --loglevel=error) || { echo "compat: npm ci failed"; exit 1; }

@@ -86,6 +86,16 @@ class Conn:
             return raw, (t, items)
         raise ValueError("bad reply line %r" % line)
 
+    def has_data(self, wait=0.3):
+        """Whether a reply is waiting or arrives within `wait` seconds."""
+        if self.buf:
+            return True
+        try:
+            self._fill(wait)
+            return True
+        except (socket.timeout, EOFError):
+            return False
+
     def read_all(self, wait=0.3):
         """Everything the server sends until it closes or goes quiet."""
         data = self.buf
@@ -180,6 +190,9 @@ def parse_case_file(path):
             rest = words[0] + (" " + words[1] if len(words) > 1 else "") if words else ""
             if rest == "<":
                 step["kind"] = "read"
+            elif rest == "<?":
+                step["kind"] = "read"
+                step["optional"] = True
             elif rest.startswith("sleep "):
                 step["kind"] = "sleep"
                 step["seconds"] = float(rest.split()[1])
@@ -337,8 +350,11 @@ def run_pass(port, steps, resp3):
             if kind == "cmd" and "!scan" in step["mods"]:
                 results.append((step, scan_all(c, step["args"])))
                 continue
+            if kind == "read" and step.get("optional") and not c.has_data():
+                results.append((step, b"<none>"))
+                continue
             if kind == "cmd":
-                c.send_cmd(step["args"])
+                c.send_cmd([client_ids(a, conn) for a in step["args"]])
                 if step["nowait"]:
                     time.sleep(0.05)  # let the server register it before the next step
                     continue
@@ -353,6 +369,20 @@ def run_pass(port, steps, resp3):
     for c in conns.values():
         c.close()
     return results
+
+
+def client_ids(arg, conn):
+    """Replaces `{id:N}` in an argument with connection N's CLIENT ID (asked once, on first
+    use: before that connection subscribes)."""
+    while b"{id:" in arg:
+        start = arg.index(b"{id:")
+        end = arg.index(b"}", start)
+        c = conn(int(arg[start + 4:end]))
+        if not hasattr(c, "client_id"):
+            c.send_cmd([b"CLIENT", b"ID"])
+            c.client_id = c.read_reply()[1][1]
+        arg = arg[:start] + c.client_id + arg[end + 1:]
+    return arg
 
 
 def free_port():

@@ -3,6 +3,7 @@
 use bytes::Bytes;
 
 use super::args::{int, is, lower, timeout_deadline_ms, SYNTAX};
+use super::client_tracking::{caching, getredir, list_flags, redir, tracking, trackinginfo};
 use super::introspection::validate_client_name;
 use super::server::help;
 use super::{Command, Ctx, Flags as F};
@@ -128,6 +129,7 @@ fn flags(c: &Client) -> String {
     if c.blocked.is_some() {
         f.push('b');
     }
+    list_flags(c.tracking.as_deref(), &mut f);
     if c.watch_dirty {
         f.push('d');
     }
@@ -151,7 +153,7 @@ fn info_line(c: &Client, now: i64) -> String {
         .as_ref()
         .map(|n| String::from_utf8_lossy(n).into_owned());
     format!(
-        "id={} addr={} laddr={} fd={} name={} age={} idle={} flags={} db={} sub={} psub={} ssub={} multi={} qbuf=0 qbuf-free=0 argv-mem=0 multi-mem=0 rbs=1024 rbp=0 obl=0 oll=0 omem=0 tot-mem=1024 events=r cmd={} user=default redir=-1 resp={}",
+        "id={} addr={} laddr={} fd={} name={} age={} idle={} flags={} db={} sub={} psub={} ssub={} multi={} qbuf=0 qbuf-free=0 argv-mem=0 multi-mem=0 rbs=1024 rbp=0 obl=0 oll=0 omem=0 tot-mem=1024 events=r cmd={} user=default redir={} resp={}",
         c.id,
         c.addr,
         c.local,
@@ -166,23 +168,13 @@ fn info_line(c: &Client, now: i64) -> String {
         c.shard_channels.len(),
         multi,
         c.last_cmd,
+        redir(c.tracking.as_deref()),
         if c.resp3 { 3 } else { 2 },
     )
 }
 
-fn caching(_ctx: &mut Ctx, argv: &[Bytes]) -> Reply {
-    if !is(&argv[2], "yes") && !is(&argv[2], "no") {
-        return Reply::err(SYNTAX);
-    }
-    Reply::err("ERR CLIENT CACHING can be called only when the client is in tracking mode with OPTIN or OPTOUT mode enabled")
-}
-
 fn getname(ctx: &mut Ctx, _argv: &[Bytes]) -> Reply {
     Reply::bulk_opt(me(ctx).name.clone())
-}
-
-fn getredir(_ctx: &mut Ctx, _argv: &[Bytes]) -> Reply {
-    Reply::Int(-1)
 }
 
 fn id(ctx: &mut Ctx, _argv: &[Bytes]) -> Reply {
@@ -434,27 +426,6 @@ fn setname(ctx: &mut Ctx, argv: &[Bytes]) -> Reply {
     let name = (!argv[2].is_empty()).then(|| argv[2].clone());
     me(ctx).name = name;
     Reply::ok()
-}
-
-fn tracking(_ctx: &mut Ctx, argv: &[Bytes]) -> Reply {
-    match on_off(&argv[2]) {
-        // Tracking is off for every client already.
-        Some(false) if argv.len() == 3 => Reply::ok(),
-        Some(_) => {
-            Reply::err("ERR client side caching (CLIENT TRACKING) is not supported by this server")
-        }
-        None => Reply::err(SYNTAX),
-    }
-}
-
-fn trackinginfo(ctx: &mut Ctx, _argv: &[Bytes]) -> Reply {
-    let s = Reply::bulk_str;
-    let _ = ctx;
-    Reply::Map(vec![
-        (s("flags"), Reply::Set(vec![s("off")])),
-        (s("redirect"), Reply::Int(-1)),
-        (s("prefixes"), Reply::Array(vec![])),
-    ])
 }
 
 fn unblock(ctx: &mut Ctx, argv: &[Bytes]) -> Reply {

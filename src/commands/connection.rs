@@ -99,6 +99,7 @@ fn reset(ctx: &mut Ctx, _argv: &[Bytes]) -> Reply {
     let needs_auth = !ctx.w.config.get("requirepass").is_empty();
     let id = ctx.client;
     ctx.w.monitors.retain(|m| *m != id);
+    ctx.w.tracking_disable(id);
     if let Some(c) = ctx.w.clients.get_mut(&id) {
         c.db = 0;
         c.resp3 = false;

@@ -217,7 +217,7 @@ fn write_section(ctx: &mut Ctx, section: &str, out: &mut String) {
             line!(out, "client_recent_max_input_buffer:0");
             line!(out, "client_recent_max_output_buffer:0");
             line!(out, "blocked_clients:{blocked}");
-            line!(out, "tracking_clients:0");
+            line!(out, "tracking_clients:{}", w.tracking.clients);
             line!(out, "clients_in_timeout_table:{in_timeout}");
         }
         "memory" => {
@@ -465,13 +465,14 @@ fn write_section(ctx: &mut Ctx, section: &str, out: &mut String) {
                 "active_defrag_key_misses:0",
                 "total_active_defrag_time:0",
                 "current_active_defrag_time:0",
-                "tracking_total_keys:0",
-                "tracking_total_items:0",
-                "tracking_total_prefixes:0",
-                "unexpected_error_replies:0",
             ] {
                 line!(out, "{f}");
             }
+            let t = &w.tracking;
+            line!(out, "tracking_total_keys:{}", t.total_keys());
+            line!(out, "tracking_total_items:{}", t.total_items());
+            line!(out, "tracking_total_prefixes:{}", t.total_prefixes());
+            line!(out, "unexpected_error_replies:0");
             let errors: u64 = s.errors.values().sum();
             line!(out, "total_error_replies:{errors}");
             for f in [

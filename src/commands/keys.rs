@@ -462,6 +462,7 @@ fn flushdb(ctx: &mut Ctx, argv: &[Bytes]) -> Reply {
         return e;
     }
     ctx.w.touch_all_watched(Some(ctx.db));
+    ctx.w.tracking_flush();
     ctx.w.persist_flush(Some(ctx.db));
     let db = ctx.db();
     let n = db.len() as u64;
@@ -476,6 +477,7 @@ fn flushall(ctx: &mut Ctx, argv: &[Bytes]) -> Reply {
         return e;
     }
     ctx.w.touch_all_watched(None);
+    ctx.w.tracking_flush();
     ctx.w.persist_flush(None);
     let mut n = 0;
     for i in 0..ctx.w.keyspace.dbs.len() {

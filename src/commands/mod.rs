@@ -6,6 +6,7 @@
 pub mod args;
 pub mod bits;
 pub mod client;
+pub mod client_tracking;
 pub mod command_docs;
 pub mod command_info;
 pub mod command_keys;

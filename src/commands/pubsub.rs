@@ -42,7 +42,7 @@ pub const COMMANDS: &[Command] = &[
     Command::new(
         "publish",
         3,
-        F::PUBSUB | F::LOADING | F::STALE | F::FAST,
+        F::PUBSUB | F::LOADING | F::STALE | F::FAST | F::MAY_REPLICATE,
         publish,
     )
     .doc("pubsub", "Post a message to a channel", "channel message"),
@@ -63,7 +63,7 @@ pub const COMMANDS: &[Command] = &[
     Command::new(
         "spublish",
         3,
-        F::PUBSUB | F::LOADING | F::STALE | F::FAST,
+        F::PUBSUB | F::LOADING | F::STALE | F::FAST | F::MAY_REPLICATE,
         spublish,
     )
     .keys(1, 1, 1)

@@ -24,14 +24,14 @@ pub fn eval_keys(argv: &[Bytes]) -> Vec<usize> {
 }
 
 pub const COMMANDS: &[Command] = &[
-    Command::new("eval", -3, EVAL_FLAGS, eval)
+    Command::new("eval", -3, EVAL_FLAGS | F::MAY_REPLICATE, eval)
         .keys_fn(0, 0, 0, eval_keys)
         .doc(
             "scripting",
             "Execute a Lua script server side",
             "script numkeys [key [key ...]] [arg [arg ...]]",
         ),
-    Command::new("evalsha", -3, EVAL_FLAGS, evalsha)
+    Command::new("evalsha", -3, EVAL_FLAGS | F::MAY_REPLICATE, evalsha)
         .keys_fn(0, 0, 0, eval_keys)
         .doc(
             "scripting",
@@ -67,13 +67,7 @@ const SCRIPT_SUBS: &[Command] = &[
         "Check existence of scripts in the script cache.",
         "sha1 [sha1 ...]",
     ),
-    Command::new(
-        "script|flush",
-        -2,
-        F::NOSCRIPT | F::MAY_REPLICATE,
-        script_flush,
-    )
-    .doc(
+    Command::new("script|flush", -2, F::NOSCRIPT, script_flush).doc(
         "scripting",
         "Remove all the scripts from the script cache.",
         "[ASYNC|SYNC]",
@@ -88,13 +82,7 @@ const SCRIPT_SUBS: &[Command] = &[
         "Kill the script currently in execution.",
         "",
     ),
-    Command::new(
-        "script|load",
-        3,
-        F::NOSCRIPT | F::STALE | F::MAY_REPLICATE,
-        script_load,
-    )
-    .doc(
+    Command::new("script|load", 3, F::NOSCRIPT | F::STALE, script_load).doc(
         "scripting",
         "Load the specified Lua script into the script cache.",
         "script",

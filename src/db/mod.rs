@@ -154,6 +154,10 @@ pub struct Db {
     pub now: i64,
     /// Values removed or replaced since the last commit that have records on disk.
     pub(crate) dead: Vec<Dead>,
+    /// Client-side caching is in use: keys deleted by lazy expiry are collected in `expired`
+    /// so their trackers can be told (off until a client first enables tracking).
+    pub track_expired: bool,
+    pub expired: Vec<Bytes>,
 }
 
 macro_rules! typed_accessors {
@@ -200,6 +204,9 @@ impl Db {
             Some(e) => Self::is_expired(e, self.now),
         };
         if expired {
+            if self.track_expired {
+                self.expired.push(Bytes::copy_from_slice(key));
+            }
             self.remove(key);
             return None;
         }

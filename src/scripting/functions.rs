@@ -342,6 +342,7 @@ impl Functions {
             read_only: ro || f.flags & FLAG_NO_WRITES != 0,
             function: true,
             command: argv.to_vec(),
+            keys: super::tracked_keys(ctx, keys),
         };
         let func = f.func.clone();
         let reply = engine.invoke(ctx, run, |e| {

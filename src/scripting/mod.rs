@@ -57,6 +57,9 @@ pub struct ScriptRun {
     pub function: bool,
     /// The FCALL's arguments, for FUNCTION STATS (empty for EVAL).
     pub command: Vec<Bytes>,
+    /// The script's declared keys, kept only for a client that tracks keys (CLIENT TRACKING):
+    /// each read command of the script makes it remember them, as Redis does.
+    pub keys: Vec<Bytes>,
 }
 
 impl ScriptRun {
@@ -67,6 +70,21 @@ impl ScriptRun {
         } else {
             "BUSY Redis is busy running a script. You can only call SCRIPT KILL or SHUTDOWN NOSAVE."
         })
+    }
+}
+
+/// A script's declared keys when its client tracks keys (CLIENT TRACKING): each read command
+/// the script runs makes the client remember them, as Redis's `call` does for the caller.
+pub(crate) fn tracked_keys(ctx: &Ctx, keys: &[Bytes]) -> Vec<Bytes> {
+    let tracks = ctx
+        .w
+        .clients
+        .get(&ctx.client)
+        .is_some_and(|c| c.tracking.is_some());
+    if tracks {
+        keys.to_vec()
+    } else {
+        Vec::new()
     }
 }
 
@@ -256,6 +274,7 @@ impl Engine {
             read_only: ro_command || flags & FLAG_NO_WRITES != 0,
             function: false,
             command: Vec::new(),
+            keys: tracked_keys(ctx, keys),
         };
         let reply = self.invoke(ctx, run, |e| e.runner.call(func));
         let _ = self.globals.raw_set("KEYS", Value::Nil);
@@ -382,20 +401,19 @@ fn busy_hook(shared: &Shared, in_prelude: bool) -> mlua::Result<VmState> {
     Ok(VmState::Continue)
 }
 
-/// Whether EVAL / EVALSHA may write (CLIENT PAUSE WRITE holds it): every script but one
-/// with the `no-writes` flag; an unknown sha counts as writing. The _RO forms never write.
-pub fn may_write(name: &str, argv: &[Bytes], engine: Option<&Engine>) -> bool {
-    let no_writes = |flags: u32| flags & FLAG_NO_WRITES != 0;
-    match (name, argv.get(1)) {
-        ("eval", Some(body)) => !shebang(body).is_ok_and(|(f, _)| no_writes(f)),
-        ("evalsha", Some(sha)) => {
+/// Whether a script command writes, judged from the flags its script declares (Redis's
+/// evalGetCommandFlags): `None` when it declares none (no shebang) or the script is not
+/// cached, where the command's own flags count.
+pub fn script_writes(name: &str, argv: &[Bytes], engine: Option<&Engine>) -> Option<bool> {
+    let flags = match (name, argv.get(1)) {
+        ("eval" | "eval_ro", Some(body)) => shebang(body).ok()?.0,
+        ("evalsha" | "evalsha_ro", Some(sha)) => {
             let sha = String::from_utf8_lossy(sha).to_ascii_lowercase();
-            !engine
-                .and_then(|e| e.scripts.get(&sha))
-                .is_some_and(|s| no_writes(s.flags))
+            engine?.scripts.get(&sha)?.flags
         }
-        _ => false,
-    }
+        _ => return None,
+    };
+    (flags & FLAG_COMPAT == 0).then_some(flags & FLAG_NO_WRITES == 0)
 }
 
 /// Parses a `#!lua flags=...` first line: (flags, bytes to skip before loading, which keeps

@@ -57,6 +57,8 @@ pub struct Client {
     pub monitor: bool,
     pub closing: bool,
     pub no_evict: bool,
+    /// CLIENT TRACKING on (None: off).
+    pub tracking: Option<Box<super::tracking::ClientTracking>>,
 }
 
 impl Client {
@@ -97,6 +99,7 @@ impl Client {
             monitor: false,
             closing: false,
             no_evict: false,
+            tracking: None,
         }
     }
 

@@ -119,7 +119,7 @@ pub struct World {
     /// CLIENT PAUSE: until when (unix ms), and whether every command waits or only writes.
     pub pause: Option<(i64, bool)>,
     /// Clients holding commands back because of a pause.
-    paused_clients: Vec<ClientId>,
+    pub(super) paused_clients: Vec<ClientId>,
     monitor_self: Vec<(ClientId, String)>,
     ready: VecDeque<(usize, Bytes)>,
     ready_set: HashSet<(usize, Bytes)>,
@@ -141,6 +141,8 @@ pub struct World {
     pub persist: Option<Box<crate::persist::Persist>>,
     /// The store is being loaded in the background (commands get -LOADING).
     pub loading: Option<Box<crate::persist::loading::Loading>>,
+    /// Client-side caching (CLIENT TRACKING).
+    pub tracking: super::tracking::Tracking,
 }
 
 impl World {
@@ -178,6 +180,7 @@ impl World {
             net: None,
             persist: None,
             loading: None,
+            tracking: Default::default(),
         }
     }
 
@@ -210,6 +213,9 @@ impl World {
                 self.persist_poll_loaded();
             }
             self.timers();
+            if self.tracking.armed {
+                self.tracking_broadcast();
+            }
             self.persist_commit();
             self.flush_output();
             if self.shutdown {
@@ -294,7 +300,7 @@ impl World {
             };
             if let Some((_, all)) = self.pause {
                 if all
-                    || pause_holds(
+                    || super::pause::pause_holds(
                         &argv,
                         c.multi.as_deref(),
                         self.scripting.as_deref(),
@@ -320,24 +326,6 @@ impl World {
             c.closing = true;
             self.mark_output(id);
         }
-    }
-
-    /// CLIENT PAUSE: holds back every command (or only writes) until `until`; a longer or
-    /// stricter pause already in place is kept, as in Redis.
-    pub fn pause_clients(&mut self, until: i64, all: bool) {
-        self.pause = Some(match self.pause {
-            Some((t, a)) => (t.max(until), a || all),
-            None => (until, all),
-        });
-    }
-
-    /// Ends a pause and runs the commands it held back, oldest paused client first.
-    pub fn unpause_clients(&mut self) {
-        self.pause = None;
-        for id in std::mem::take(&mut self.paused_clients) {
-            self.run_client(id);
-        }
-        self.serve_ready();
     }
 
     /// Called from a script that has run past busy-reply-threshold: handles what connections
@@ -450,6 +438,9 @@ impl World {
             self.unwatch_key(id, k);
         }
         self.monitors.retain(|m| *m != id);
+        if let Some(t) = &c.tracking {
+            self.tracking_release(id, t);
+        }
     }
 
     /// Closes a client from the server side (CLIENT KILL, QUIT after its reply).
@@ -477,6 +468,9 @@ impl World {
         self.dirty += 1;
         self.signal_if_stream_gone(db, key);
         self.persist_key(db, key);
+        if self.tracking.armed {
+            self.tracking_modified(key);
+        }
         if self.watchers.is_empty() {
             return;
         }
@@ -490,7 +484,15 @@ impl World {
     }
 
     /// FLUSHDB / FLUSHALL / SWAPDB: every WATCHed key of the database that exists is touched.
+    /// Not a change of the keys for client-side caching (Redis's touchAllWatchedKeysInDb does
+    /// not invalidate; a flush sends its own null).
     pub fn touch_all_watched(&mut self, db: Option<usize>) {
+        let armed = std::mem::replace(&mut self.tracking.armed, false);
+        self.touch_watched_keys(db);
+        self.tracking.armed = armed;
+    }
+
+    fn touch_watched_keys(&mut self, db: Option<usize>) {
         let now = now_ms();
         let keys: Vec<(usize, Bytes)> = self.watchers.keys().cloned().collect();
         for (d, k) in keys {
@@ -556,6 +558,9 @@ impl World {
         c.last_active = now_ms();
         self.blocking.remove(id, b.db, &b.req.keys, b.req.deadline);
         write_reply(self, id, &reply);
+        if self.tracking.armed {
+            self.tracking_send_pending(id);
+        }
         self.run_client(id);
     }
 
@@ -587,7 +592,9 @@ impl World {
         let table::Resolved::Found(cmd) = table::resolve(&argv) else {
             return;
         };
+        let outer = self.tracking.current.replace(id);
         let (reply, again) = dispatch::call(self, id, cmd, &argv, true);
+        self.tracking.current = outer;
         let Some(c) = self.clients.get_mut(&id) else {
             return;
         };
@@ -613,6 +620,9 @@ impl World {
             self.last_expire_cycle = now;
             self.close_idle_clients(now);
             self.active_expire(now);
+            if self.tracking.clients > 0 {
+                self.tracking_limit();
+            }
             self.serve_ready();
         }
     }
@@ -736,30 +746,6 @@ pub fn is_loopback(addr: &std::net::SocketAddr) -> bool {
 }
 
 const PROTECTED_MODE_DENIED: &[u8] = b"-DENIED Redis is running in protected mode because protected mode is enabled and no password is set for the default user. In this mode connections are only accepted from the loopback interface. If you want to connect from external computers to Redis you may adopt one of the following solutions: 1) Just disable protected mode sending the command 'CONFIG SET protected-mode no' from the loopback interface by connecting to Redis from the same host the server is running, however MAKE SURE Redis is not publicly accessible from internet if you do so. Use CONFIG REWRITE to make this change permanent. 2) Alternatively you can just disable the protected mode by editing the Redis configuration file, and setting the protected mode option to 'no', and then restarting the server. 3) If you started the server manually just for testing, restart it with the '--protected-mode no' option. 4) Setup a an authentication password for the default user. NOTE: You only need to do one of the above things in order for the server to start accepting connections from the outside.\r\n";
-
-/// Whether a CLIENT PAUSE WRITE holds this command back: writes and commands that may
-/// replicate (scripts, PUBLISH), as Redis's `blockPostponeClient` decides.
-/// Inside MULTI only EXEC is held, when the transaction writes.
-fn pause_holds(
-    argv: &[Bytes],
-    multi: Option<&[Vec<Bytes>]>,
-    scripting: Option<&crate::scripting::Engine>,
-    functions: &crate::scripting::functions::Functions,
-) -> bool {
-    use crate::commands::Flags;
-    let writes = |argv: &[Bytes]| match table::resolve(argv) {
-        table::Resolved::Found(cmd) => {
-            cmd.has(Flags::WRITE | Flags::MAY_REPLICATE)
-                || crate::scripting::may_write(cmd.name, argv, scripting)
-                || crate::commands::functions::may_replicate(cmd.name, argv, functions)
-        }
-        _ => false,
-    };
-    match multi {
-        None => writes(argv),
-        Some(queued) => argv[0].eq_ignore_ascii_case(b"exec") && queued.iter().any(|q| writes(q)),
-    }
-}
 
 /// Arguments as SLOWLOG keeps them: at most 32 (the last then says how many more) and each cut
 /// to 128 bytes.

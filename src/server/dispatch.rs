@@ -49,10 +49,18 @@ pub fn execute(w: &mut World, id: ClientId, argv: Vec<Bytes>) {
                 }
             }
             write_reply(w, id, &reply);
+            if w.tracking.armed {
+                let client_cmd = matches!(table::resolve(&argv), Resolved::Found(c) if c.name.starts_with("client"));
+                end_caching(w, id, client_cmd);
+            }
             return;
         }
     };
     w.persist_note(id, cmd, &argv);
+    if w.tracking.clients > 0 {
+        // Redis keeps the tracking table within its limit before each command.
+        w.tracking_limit();
+    }
     let client = w.clients.get_mut(&id).expect("client");
     if let Some(queue) = client.multi.as_mut() {
         if !matches!(
@@ -64,13 +72,32 @@ pub fn execute(w: &mut World, id: ClientId, argv: Vec<Bytes>) {
             return;
         }
     }
+    let outer = w.tracking.current.replace(id);
     let (reply, block) = call(w, id, cmd, &argv, true);
+    w.tracking.current = outer;
     match block {
         Some(req) => w.block_client(id, argv, req),
         None if is_pushing(cmd) => write_push(w, id, &reply),
         None => write_reply(w, id, &reply),
     }
     w.flush_monitor_self();
+    if w.tracking.armed {
+        // Invalidations a command caused to its own client follow its reply.
+        w.tracking_send_pending(id);
+        end_caching(w, id, cmd.name.starts_with("client"));
+    }
+}
+
+/// CLIENT CACHING applies to the next command (or transaction) only: cleared after any
+/// other command outside MULTI, as Redis's resetClient does.
+fn end_caching(w: &mut World, id: ClientId, client_cmd: bool) {
+    if let Some(c) = w.clients.get_mut(&id) {
+        if let Some(t) = c.tracking.as_deref_mut() {
+            if c.multi.is_none() && !client_cmd {
+                t.caching = false;
+            }
+        }
+    }
 }
 
 /// Redis's processCommand checks, in its order; the error reply if one fails.
@@ -222,6 +249,9 @@ fn run(ctx: &mut Ctx, cmd: &'static Command, argv: &[Bytes]) -> (Reply, Option<B
     let started = std::time::Instant::now();
     let reply = (cmd.handler)(ctx, argv);
     let micros = started.elapsed().as_micros() as u64;
+    if ctx.w.tracking.armed {
+        ctx.w.tracking_after_run(ctx.client, cmd, argv);
+    }
     let block = ctx.block.take();
     if block.is_none() {
         ctx.w.stats.record(cmd.name, micros, reply.is_error());

@@ -5,7 +5,9 @@ pub mod client;
 pub mod core;
 pub mod dispatch;
 pub mod net;
+pub mod pause;
 pub mod pubsub;
+pub mod tracking;
 
 use std::net::SocketAddr;
 
