@@ -194,9 +194,7 @@ impl World {
             gc,
             sync: std::mem::take(&mut p.force_sync),
         };
-        if p.tx.send(ws).is_err() {
-            tracing::error!("persistence: committer is gone");
-        }
+        p.hand_over(ws);
     }
 }
 

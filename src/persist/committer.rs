@@ -192,35 +192,52 @@ impl Log {
         if self.stopped {
             return;
         }
+        if let Err(e) = self.try_write(buf, lsn) {
+            self.st.fail("write", &e);
+            self.recover();
+        }
+    }
+
+    /// Appends `buf` (write sets up to `lsn`); on an error the records stay in `unsynced`
+    /// for `recover`.
+    fn try_write(&mut self, buf: &[u8], lsn: u64) -> std::io::Result<()> {
         self.unsynced.extend_from_slice(buf);
         self.lsn = lsn;
         self.since_checkpoint += buf.len() as u64;
         self.st
             .log_bytes
             .fetch_add(buf.len() as u64, Ordering::Relaxed);
-        if let Err(e) = self.seg.write(buf) {
-            self.st.fail("write", &e);
-            self.recover();
-        }
+        self.seg.write(buf)
     }
 
     fn sync(&mut self) {
         if self.stopped || self.unsynced.is_empty() {
             return;
         }
+        if let Err(e) = self.try_sync() {
+            self.st.fail("fsync", &e);
+            self.recover();
+            if !self.stopped {
+                self.mark_synced();
+            }
+        }
+    }
+
+    /// fdatasyncs the segment; on an error `unsynced` keeps what `recover` must write again.
+    fn try_sync(&mut self) -> std::io::Result<()> {
         let started = Instant::now();
         let synced = self.seg.sync();
         self.st
             .sync_us
             .fetch_add(started.elapsed().as_micros() as u64, Ordering::Relaxed);
-        match synced {
-            Ok(()) => self.unsynced.clear(),
-            Err(e) => {
-                self.st.fail("fsync", &e);
-                self.recover();
-            }
-        }
         self.st.syncs.fetch_add(1, Ordering::Relaxed);
+        synced?;
+        self.unsynced.clear();
+        self.mark_synced();
+        Ok(())
+    }
+
+    fn mark_synced(&self) {
         self.st.synced_lsn.store(self.lsn, Ordering::Relaxed);
         self.st
             .last_sync
@@ -286,15 +303,193 @@ const GATHER: Duration = Duration::from_micros(400);
 const GAP: Duration = Duration::from_micros(50);
 const GATHER_FROM: u64 = 3;
 
+/// What the keyspace thread sends the committer thread: a write set, or `None` to make it look
+/// at the log now (a commit on the keyspace thread failed and needs recovering, or a
+/// checkpoint is due).
+pub type ToCommitter = Option<WriteSet>;
+
+/// The committer's state: the log, the delta since the last checkpoint and when to sync and
+/// checkpoint. The committer thread holds it while it commits a group; the keyspace thread may
+/// take it for a commit of its own when nothing else is queued (`commit_inline`).
+pub struct Committer {
+    log: Log,
+    delta: Delta,
+    buf: Vec<u8>,
+    last_sync: Instant,
+    last_checkpoint: Instant,
+    want_checkpoint: bool,
+    /// Write sets in the last group (1 for a commit on the keyspace thread).
+    last_group: u64,
+    ckpt_tx: std::sync::mpsc::Sender<Job>,
+    /// A write or sync on the keyspace thread failed: the committer thread recovers the log.
+    broken: bool,
+}
+
+/// Where the committer's state lives once the committer has opened its first segment; empty
+/// before that and after it stopped.
+pub type Slot = Arc<Mutex<Option<Committer>>>;
+
+/// What `commit_inline` did with a write set.
+pub enum Inline {
+    /// Written, synced and published.
+    Done,
+    /// Written, but the log failed or a checkpoint is due: the committer thread must look.
+    Nudge,
+    /// Not taken (something is queued, or the log is failing): send it to the committer.
+    Declined(WriteSet),
+}
+
+impl Committer {
+    /// How long the committer thread may sleep before it has timed work to do.
+    fn wait(&self) -> Duration {
+        let st = &self.log.st;
+        let interval = Duration::from_millis(st.checkpoint_interval_ms.load(Ordering::Relaxed));
+        let mut wait = interval
+            .saturating_sub(self.last_checkpoint.elapsed())
+            .max(Duration::from_millis(10));
+        if !self.log.unsynced.is_empty() && st.mode.load(Ordering::Relaxed) == EVERYSEC {
+            wait = wait.min(Duration::from_millis(1000).saturating_sub(self.last_sync.elapsed()));
+        }
+        wait
+    }
+
+    /// Commits `first` and every write set waiting behind it as one group.
+    fn commit_group(&mut self, first: WriteSet, rx: &Receiver<ToCommitter>) {
+        let st = self.log.st.clone();
+        let mode = st.mode.load(Ordering::Relaxed);
+        // Gathers only when the last group showed concurrent writers: a client alone never
+        // waits.
+        let gather = (mode == ALWAYS && self.last_group >= GATHER_FROM).then_some(GATHER);
+        let (lsn, force, n) = append_group(
+            first,
+            rx,
+            &mut self.log,
+            &mut self.delta,
+            &mut self.buf,
+            gather,
+        );
+        self.last_group = n;
+        st.batches.fetch_add(1, Ordering::Relaxed);
+        let due = match mode {
+            ALWAYS => true,
+            EVERYSEC => self.last_sync.elapsed().as_secs() >= 1,
+            // Under `no` the OS decides; a bound keeps the retry buffer small.
+            _ => self.log.unsynced.len() > 64 << 20,
+        };
+        if due || force {
+            self.log.sync();
+            self.last_sync = Instant::now();
+        }
+        if self.log.stopped {
+            return;
+        }
+        st.publish(lsn);
+        // The first segment of a run is a plain file (no spare yet): move to the spare as
+        // soon as the checkpointer has made one, for cheaper syncs.
+        if self.log.seg.capacity == 0 && self.log.unsynced.is_empty() && self.log.seg.spare_ready()
+        {
+            if let Err(e) = self.log.rotate() {
+                tracing::warn!("redo log: cannot open a new segment ({e})");
+            }
+        }
+        self.want_checkpoint |= force;
+    }
+
+    /// Under `appendfsync always`, with no write set queued before it and the log healthy:
+    /// appends and syncs `ws` on the calling thread (the keyspace thread, at the end of its
+    /// loop turn, as Redis's flushAppendOnlyFile does), so its replies leave in the same turn
+    /// without waking two threads. A failure is left to the committer thread to recover.
+    pub fn commit_inline(&mut self, ws: WriteSet) -> Inline {
+        let st = self.log.st.clone();
+        if self.broken
+            || self.log.stopped
+            || self.log.lsn + 1 != ws.lsn
+            || st.mode.load(Ordering::Relaxed) != ALWAYS
+            || st.failing.load(Ordering::Relaxed)
+        {
+            return Inline::Declined(ws);
+        }
+        self.buf.clear();
+        redo::encode(&mut self.buf, ws.lsn, &ws.ops);
+        self.delta.ops.extend(ws.ops);
+        self.delta.gc.extend(ws.gc);
+        self.want_checkpoint |= ws.sync;
+        self.last_group = 1;
+        st.log_records.fetch_add(1, Ordering::Relaxed);
+        st.batches.fetch_add(1, Ordering::Relaxed);
+        let buf = std::mem::take(&mut self.buf);
+        let done = self
+            .log
+            .try_write(&buf, ws.lsn)
+            .and_then(|_| self.log.try_sync());
+        self.buf = buf;
+        self.last_sync = Instant::now();
+        if let Err(e) = done {
+            st.fail("write", &e);
+            self.broken = true;
+            return Inline::Nudge;
+        }
+        st.publish(ws.lsn);
+        if self.checkpoint_due() || (self.log.seg.capacity == 0 && self.log.seg.spare_ready()) {
+            return Inline::Nudge;
+        }
+        Inline::Done
+    }
+
+    fn checkpoint_due(&self) -> bool {
+        let st = &self.log.st;
+        let interval = Duration::from_millis(st.checkpoint_interval_ms.load(Ordering::Relaxed));
+        (self.want_checkpoint
+            || self.last_checkpoint.elapsed() >= interval
+            || self.log.since_checkpoint >= st.checkpoint_log_size.load(Ordering::Relaxed))
+            && !st.checkpoint_busy.load(Ordering::Acquire)
+    }
+
+    /// The committer thread's timed work: recovering a log a keyspace-thread commit left
+    /// broken, everysec syncs, the move to a ready spare, checkpoints.
+    fn housekeeping(&mut self) {
+        let st = self.log.st.clone();
+        if self.broken {
+            self.broken = false;
+            self.log.recover();
+            if !self.log.stopped {
+                self.log.mark_synced();
+                st.publish(self.log.lsn);
+            }
+        }
+        if !self.log.unsynced.is_empty()
+            && st.mode.load(Ordering::Relaxed) == EVERYSEC
+            && self.last_sync.elapsed().as_millis() >= 1000
+        {
+            self.log.sync();
+            self.last_sync = Instant::now();
+        }
+        if self.log.seg.capacity == 0 && self.log.unsynced.is_empty() && self.log.seg.spare_ready()
+        {
+            if let Err(e) = self.log.rotate() {
+                tracing::warn!("redo log: cannot open a new segment ({e})");
+            }
+        }
+        if self.checkpoint_due() {
+            if start_checkpoint(&mut self.log, &mut self.delta, &self.ckpt_tx) {
+                self.want_checkpoint = false;
+            }
+            self.last_checkpoint = Instant::now();
+        }
+    }
+}
+
 /// Runs the committer; the checkpointer runs on a thread of its own, started here with the
-/// store. `next_segment` numbers the first segment this run opens.
+/// store. `next_segment` numbers the first segment this run opens. The committer's state is
+/// in `slot` while it runs.
 pub fn run(
     store: Box<dyn Store>,
     dir: PathBuf,
     next_segment: u64,
-    rx: Receiver<WriteSet>,
+    rx: Receiver<ToCommitter>,
     st: Arc<Status>,
     reopen: Option<Reopen>,
+    slot: Slot,
 ) {
     let (ckpt_tx, ckpt_rx) = std::sync::mpsc::channel::<Job>();
     let ckpt_st = st.clone();
@@ -317,7 +512,7 @@ pub fn run(
     if st.failing.load(Ordering::SeqCst) {
         st.recovered();
     }
-    let mut log = Log {
+    let log = Log {
         dir,
         seg,
         closed: Vec::new(),
@@ -327,82 +522,49 @@ pub fn run(
         st: st.clone(),
         stopped: false,
     };
-    let mut delta = Delta::default();
-    let mut last_sync = Instant::now();
-    let mut last_checkpoint = Instant::now();
-    let mut want_checkpoint = false;
-    let mut buf = Vec::new();
-    let mut last_group = 0;
+    *slot.lock().expect("lock") = Some(Committer {
+        log,
+        delta: Delta::default(),
+        buf: Vec::new(),
+        last_sync: Instant::now(),
+        last_checkpoint: Instant::now(),
+        want_checkpoint: false,
+        last_group: 0,
+        ckpt_tx,
+        broken: false,
+    });
     loop {
-        let mode = st.mode.load(Ordering::Relaxed);
-        let interval = Duration::from_millis(st.checkpoint_interval_ms.load(Ordering::Relaxed));
-        let mut wait = interval
-            .saturating_sub(last_checkpoint.elapsed())
-            .max(Duration::from_millis(10));
-        if !log.unsynced.is_empty() && mode == EVERYSEC {
-            wait = wait.min(Duration::from_millis(1000).saturating_sub(last_sync.elapsed()));
-        }
-        let first = match rx.recv_timeout(wait) {
-            Ok(ws) => Some(ws),
+        let wait = slot
+            .lock()
+            .expect("lock")
+            .as_ref()
+            .expect("committer")
+            .wait();
+        let msg = match rx.recv_timeout(wait) {
+            Ok(msg) => msg,
             Err(RecvTimeoutError::Timeout) => None,
             Err(RecvTimeoutError::Disconnected) => break,
         };
-        if let Some(first) = first {
-            // Gathers only when the last group showed concurrent writers: a client alone never
-            // waits.
-            let gather = (mode == ALWAYS && last_group >= GATHER_FROM).then_some(GATHER);
-            let (lsn, force, n) = append_group(first, &rx, &mut log, &mut delta, &mut buf, gather);
-            last_group = n;
-            st.batches.fetch_add(1, Ordering::Relaxed);
-            let due = match mode {
-                ALWAYS => true,
-                EVERYSEC => last_sync.elapsed().as_secs() >= 1,
-                // Under `no` the OS decides; a bound keeps the retry buffer small.
-                _ => log.unsynced.len() > 64 << 20,
-            };
-            if due || force {
-                log.sync();
-                last_sync = Instant::now();
-            }
-            if log.stopped {
-                break;
-            }
-            st.publish(lsn);
-            // The first segment of a run is a plain file (no spare yet): move to the spare as
-            // soon as the checkpointer has made one, for cheaper syncs.
-            if log.seg.capacity == 0 && log.unsynced.is_empty() && log.seg.spare_ready() {
-                if let Err(e) = log.rotate() {
-                    tracing::warn!("redo log: cannot open a new segment ({e})");
-                }
-            }
-            want_checkpoint |= force;
-        } else if !log.unsynced.is_empty()
-            && mode == EVERYSEC
-            && last_sync.elapsed().as_millis() >= 1000
-        {
-            log.sync();
-            last_sync = Instant::now();
+        let mut guard = slot.lock().expect("lock");
+        let c = guard.as_mut().expect("committer");
+        if let Some(first) = msg {
+            c.commit_group(first, &rx);
         }
-        let size = st.checkpoint_log_size.load(Ordering::Relaxed);
-        if (want_checkpoint
-            || last_checkpoint.elapsed() >= interval
-            || log.since_checkpoint >= size)
-            && !st.checkpoint_busy.load(Ordering::Acquire)
-        {
-            if start_checkpoint(&mut log, &mut delta, &ckpt_tx) {
-                want_checkpoint = false;
-            }
-            last_checkpoint = Instant::now();
+        if c.log.stopped {
+            break;
         }
+        c.housekeeping();
     }
-    if !log.stopped {
+    let mut c = slot.lock().expect("lock").take().expect("committer");
+    if !c.log.stopped {
         // A clean stop leaves the store up to date, so the next start replays nothing.
-        log.sync();
-        start_checkpoint(&mut log, &mut delta, &ckpt_tx);
+        c.log.sync();
+        start_checkpoint(&mut c.log, &mut c.delta, &c.ckpt_tx);
     }
-    drop(ckpt_tx);
+    let stopped = c.log.stopped;
+    drop(c);
     let _ = checkpointer.join();
-    if log.stopped {
+    if stopped {
         tracing::warn!("persistence: committer stopped with the log failing");
     }
 }
@@ -417,7 +579,7 @@ pub fn run(
 /// went in.
 fn append_group(
     first: WriteSet,
-    rx: &Receiver<WriteSet>,
+    rx: &Receiver<ToCommitter>,
     log: &mut Log,
     delta: &mut Delta,
     buf: &mut Vec<u8>,
@@ -435,9 +597,10 @@ fn append_group(
         delta.ops.extend(ws.ops);
         delta.gc.extend(ws.gc);
         if buf.len() < 16 << 20 {
-            next = rx.try_recv().ok();
+            // A nudge (None) in the queue ends the group; housekeeping follows it anyway.
+            next = rx.try_recv().ok().flatten();
             if next.is_none() && gather.is_some_and(|g| started.elapsed() < g) {
-                next = rx.recv_timeout(GAP).ok();
+                next = rx.recv_timeout(GAP).ok().flatten();
             }
         }
     }

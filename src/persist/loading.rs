@@ -245,13 +245,17 @@ impl World {
             Box::new(move || super::store::open("fjall", &dir)) as checkpoint::Reopen
         });
         let dir = l.dir.clone();
+        let slot = committer::Slot::default();
+        let committer = slot.clone();
         let thread = std::thread::Builder::new()
             .name("committer".into())
-            .spawn(move || committer::run(store, dir, next_segment, rx, st, reopen))
+            .spawn(move || committer::run(store, dir, next_segment, rx, st, reopen, slot))
             .expect("spawn the committer");
         *l.slot.lock().expect("lock") = Some(thread);
         self.persist = Some(Box::new(Persist {
             tx,
+            committer,
+            inline: std::env::var("BERTH_INLINE_COMMIT").map_or(true, |v| v != "0"),
             status: l.status.clone(),
             spaces: loaded.spaces,
             next_id: loaded.next_id,

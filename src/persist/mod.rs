@@ -27,11 +27,16 @@ use std::sync::Arc;
 
 use bytes::Bytes;
 
+use committer::{Inline, ToCommitter};
 pub use committer::{Status, WriteSet};
 
 /// The keyspace thread's side of persistence.
 pub struct Persist {
-    pub tx: Sender<WriteSet>,
+    pub tx: Sender<ToCommitter>,
+    /// The committer's state, for commits on this thread (`hand_over`).
+    pub committer: committer::Slot,
+    /// Whether to commit on this thread when nothing is queued (`BERTH_INLINE_COMMIT`).
+    pub inline: bool,
     pub status: Arc<Status>,
     /// Key space of each database.
     pub spaces: Vec<u64>,
@@ -65,6 +70,26 @@ impl Persist {
     pub fn alloc(&mut self) -> u64 {
         self.next_id += 1;
         self.next_id
+    }
+
+    /// Commits a write set: on this thread when the committer is idle and nothing is queued
+    /// (`Committer::commit_inline`), else through the committer thread.
+    pub fn hand_over(&mut self, ws: WriteSet) {
+        let msg = match self.committer.try_lock() {
+            // Not started yet or stopped: the channel keeps it for the committer (or drops it
+            // with the rest at a stop, as before).
+            Ok(mut c) if self.inline && c.is_some() => {
+                match c.as_mut().expect("committer").commit_inline(ws) {
+                    Inline::Done => return,
+                    Inline::Nudge => None,
+                    Inline::Declined(ws) => Some(ws),
+                }
+            }
+            _ => Some(ws),
+        };
+        if self.tx.send(msg).is_err() {
+            tracing::error!("persistence: committer is gone");
+        }
     }
 
     /// Why writes are refused, if the store is failing.
