@@ -444,7 +444,7 @@ pub unsafe extern "C-unwind" fn lua_debug(l: *mut ffi::lua_State) -> c_int {
     0
 }
 
-/// The debugger's own commands, on its state.
+/// Sends what the last debugger command logged.
 pub(super) fn send() {
     send_logs();
 }
@@ -544,7 +544,7 @@ fn del_breakpoint(d: &mut Ldb, line: i64) -> bool {
     true
 }
 
-/// `redis <cmd>`: runs with logging on, so the command and its reply are logged.
+/// Stop at the next line (`step`); also what makes `redis <cmd>` log its command and reply.
 pub(super) fn set_step(on: bool) {
     with(|d| d.step = on);
 }
