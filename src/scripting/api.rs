@@ -50,6 +50,9 @@ where
                 return Ok(v);
             }
             Err(Fail::Redis(m)) => {
+                if super::ldb::logging() {
+                    super::ldb::log(format!("<error> {m}").into_bytes());
+                }
                 let mut v = MultiValue::new();
                 v.push_back(Value::Table(err_table(lua, &error_text(&m))?));
                 v.push_front(Value::Boolean(false));
