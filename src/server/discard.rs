@@ -14,6 +14,8 @@ pub struct Discard {
     swaps: Vec<(usize, usize)>,
     /// Whether this turn counted as one that wrote before the session (durability).
     wrote: bool,
+    /// The change counter before the session (FLUSHDB/FLUSHALL add to it directly).
+    dirty: u64,
 }
 
 impl World {
@@ -26,6 +28,7 @@ impl World {
         self.discard = Some(Box::new(Discard {
             swaps: Vec::new(),
             wrote,
+            dirty: self.dirty,
         }));
     }
 
@@ -52,6 +55,7 @@ impl World {
         for &(a, b) in d.swaps.iter().rev() {
             self.keyspace.dbs.swap(a, b);
         }
+        self.dirty = d.dirty;
         if let Some(p) = self.persist.as_mut() {
             p.reads.wrote = d.wrote;
         }
