@@ -26,6 +26,7 @@ pub mod lolwut;
 pub mod migrate;
 pub mod pubsub;
 pub mod scripting;
+pub mod scripting_debug;
 pub mod server;
 pub mod sets;
 pub mod sort;

@@ -3,6 +3,7 @@
 
 use bytes::Bytes;
 
+use super::scripting_debug::script_debug;
 use super::{Command, Ctx, Flags as F};
 use crate::protocol::Reply;
 use crate::scripting::Engine;
@@ -62,6 +63,11 @@ pub const COMMANDS: &[Command] = &[
 ];
 
 const SCRIPT_SUBS: &[Command] = &[
+    Command::new("script|debug", 3, F::NOSCRIPT, script_debug).doc(
+        "scripting",
+        "Set the debug mode for executed scripts.",
+        "YES|SYNC|NO",
+    ),
     Command::new("script|exists", -3, F::NOSCRIPT, script_exists).doc(
         "scripting",
         "Check existence of scripts in the script cache.",
@@ -111,7 +117,7 @@ fn evalsha_ro(ctx: &mut Ctx, argv: &[Bytes]) -> Reply {
 
 /// Takes the engine out of the World for the duration of `f` (the script reaches the World
 /// through its context while it runs).
-fn with_engine<R>(ctx: &mut Ctx, f: impl FnOnce(&mut Engine, &mut Ctx) -> R) -> R {
+pub(super) fn with_engine<R>(ctx: &mut Ctx, f: impl FnOnce(&mut Engine, &mut Ctx) -> R) -> R {
     let mut engine = ctx.w.scripting.take().unwrap_or_default();
     let r = f(&mut engine, ctx);
     if ctx.w.scripting.is_none() {
@@ -123,6 +129,23 @@ fn with_engine<R>(ctx: &mut Ctx, f: impl FnOnce(&mut Engine, &mut Ctx) -> R) -> 
 fn run(ctx: &mut Ctx, argv: &[Bytes], by_sha: bool, ro: bool) -> Reply {
     // MONITOR sees the script before the commands it runs (and even when it is refused).
     ctx.w.feed_monitors(ctx.client, ctx.db, argv);
+    let debug = ctx.w.clients.get(&ctx.client).and_then(|c| c.lua_debug);
+    if by_sha {
+        if argv[1].len() != 40 {
+            return Reply::err("NOSCRIPT No matching script. Please use EVAL.");
+        }
+        if debug.is_some() {
+            return Reply::err("ERR Please use EVAL instead of EVALSHA for debugging");
+        }
+    }
+    match debug {
+        Some(mode) => super::scripting_debug::eval(ctx, argv, ro, mode),
+        None => eval_generic(ctx, argv, by_sha, ro),
+    }
+}
+
+/// Redis's evalGenericCommand: the keys, the script (compiled and cached for EVAL), the run.
+pub(super) fn eval_generic(ctx: &mut Ctx, argv: &[Bytes], by_sha: bool, ro: bool) -> Reply {
     let numkeys = match crate::commands::args::int(&argv[2]) {
         Ok(n) => n,
         Err(e) => return e,
@@ -138,7 +161,7 @@ fn run(ctx: &mut Ctx, argv: &[Bytes], by_sha: bool, ro: bool) -> Reply {
     with_engine(ctx, |engine, ctx| {
         let sha = if by_sha {
             let sha = String::from_utf8_lossy(&argv[1]).to_ascii_lowercase();
-            if sha.len() != 40 || !engine.scripts.contains_key(&sha) {
+            if !engine.scripts.contains_key(&sha) {
                 return Reply::err("NOSCRIPT No matching script. Please use EVAL.");
             }
             sha

@@ -5,6 +5,7 @@ pub mod csort;
 pub mod geohash;
 pub mod glob;
 pub mod hyperloglog;
+pub mod journal;
 pub mod listpack;
 pub mod scan;
 pub mod stream;
@@ -158,6 +159,8 @@ pub struct Db {
     /// so their trackers can be told (off until a client first enables tracking).
     pub track_expired: bool,
     pub expired: Vec<Bytes>,
+    /// During a `SCRIPT DEBUG YES` session: what to restore when it ends (`journal.rs`).
+    pub(crate) journal: Option<Box<journal::Journal>>,
 }
 
 macro_rules! typed_accessors {
@@ -203,6 +206,9 @@ impl Db {
             None => return None,
             Some(e) => Self::is_expired(e, self.now),
         };
+        if self.journal.is_some() {
+            self.journal_key(key);
+        }
         if expired {
             if self.track_expired {
                 self.expired.push(Bytes::copy_from_slice(key));
@@ -258,6 +264,9 @@ impl Db {
     }
 
     pub fn insert_entry(&mut self, key: Bytes, entry: Entry) {
+        if self.journal.is_some() {
+            self.journal_key(&key);
+        }
         let expire_at = entry.expire_at;
         match self.map.insert(key.clone(), entry) {
             Some(old) => {
@@ -284,6 +293,9 @@ impl Db {
     }
 
     pub fn remove(&mut self, key: &[u8]) -> Option<Entry> {
+        if self.journal.is_some() {
+            self.journal_key(key);
+        }
         let (k, e) = self.map.remove_entry(key)?;
         if let Some(t) = e.expire_at {
             self.expiries.remove(&(t, k.clone()));
@@ -308,6 +320,9 @@ impl Db {
     }
 
     pub fn set_expire(&mut self, key: &[u8], at: Option<i64>) {
+        if self.journal.is_some() {
+            self.journal_key(key);
+        }
         let Some((k, e)) = self.map.get_key_value(key) else {
             return;
         };
@@ -336,6 +351,9 @@ impl Db {
             }
         }
         for k in &due {
+            if self.journal.is_some() {
+                self.journal_key(k);
+            }
             if let Some(e) = self.map.get_mut(&k[..]) {
                 e.expire_at = None; // its expiries entry is already gone
             }
@@ -351,9 +369,11 @@ impl Db {
     pub fn clear(&mut self) {
         let now = self.now;
         let dead = std::mem::take(&mut self.dead);
+        let journal = self.journal_all();
         *self = Db {
             now,
             dead,
+            journal,
             ..Db::default()
         };
     }

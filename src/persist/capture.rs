@@ -37,6 +37,9 @@ impl World {
 
     /// FLUSHDB (`Some(db)`) / FLUSHALL (`None`): the databases get new, empty key spaces.
     pub fn persist_flush(&mut self, db: Option<usize>) {
+        if self.discarding() {
+            return;
+        }
         let Some(p) = self.persist.as_mut() else {
             return;
         };
@@ -54,6 +57,10 @@ impl World {
 
     /// SWAPDB: the two databases exchange key spaces.
     pub fn persist_swap(&mut self, a: usize, b: usize) {
+        if self.discarding() {
+            self.discard_swap(a, b);
+            return;
+        }
         if let Some(p) = self.persist.as_mut() {
             p.spaces.swap(a, b);
             p.spaces_changed = true;

@@ -176,6 +176,9 @@ impl World {
     /// the turn counts as one that wrote, so replies wait for its write set and the write set
     /// is remembered until durable, as for any write.
     pub fn persist_wrote(&mut self) {
+        if self.discarding() {
+            return;
+        }
         if let Some(p) = self.persist.as_mut() {
             p.reads.wrote = true;
         }

@@ -50,6 +50,9 @@ where
                 return Ok(v);
             }
             Err(Fail::Redis(m)) => {
+                if super::ldb::logging() {
+                    super::ldb::log(format!("<error> {m}").into_bytes());
+                }
                 let mut v = MultiValue::new();
                 v.push_back(Value::Table(err_table(lua, &error_text(&m))?));
                 v.push_front(Value::Boolean(false));
@@ -165,6 +168,9 @@ pub fn err_table(lua: &Lua, text: &str) -> mlua::Result<Table> {
 }
 
 fn fail_table(lua: &Lua, msg: &str) -> mlua::Result<(bool, Value)> {
+    if super::ldb::logging() {
+        super::ldb::log(format!("<error> {msg}").into_bytes());
+    }
     Ok((false, Value::Table(err_table(lua, &error_text(msg))?)))
 }
 
@@ -202,6 +208,9 @@ pub fn raw_call_fn(lua: &Lua, shared: Rc<Shared>) -> mlua::Result<Function> {
                 }
             }
         }
+        if super::ldb::logging() {
+            super::ldb::log_command(&argv);
+        }
         let cmd = match table::resolve(&argv) {
             Resolved::Found(cmd) => cmd,
             _ => return fail_table(lua, "Unknown Redis command called from script"),
@@ -236,10 +245,16 @@ pub fn raw_call_fn(lua: &Lua, shared: Rc<Shared>) -> mlua::Result<Function> {
         let resp3 = shared.resp3.get();
         ctx.resp3 = resp3;
         let reply = call_nested(ctx, cmd, &argv);
-        if let Reply::Error(e) = &reply {
-            return fail_table(lua, &format!("-{e}"));
+        let out = match &reply {
+            Reply::Error(e) => fail_table(lua, &format!("-{e}")),
+            _ => Ok((true, reply_to_lua(lua, &reply, resp3)?)),
+        };
+        if super::ldb::logging() {
+            let mut resp = bytes::BytesMut::new();
+            reply.encode(&mut resp, resp3);
+            super::ldb::log_reply(&resp);
         }
-        Ok((true, reply_to_lua(lua, &reply, resp3)?))
+        out
     })
 }
 
@@ -827,8 +842,14 @@ pub fn create(lua: &Lua, shared: &Rc<Shared>) -> mlua::Result<Table> {
         })?,
     )?;
     t.raw_set("replicate_commands", lua.create_function(|_, ()| Ok(true))?)?;
-    t.raw_set("breakpoint", lua.create_function(|_, ()| Ok(false))?)?;
-    t.raw_set("debug", lua.create_function(|_, _: MultiValue| Ok(()))?)?;
+    // SAFETY: plain Lua C functions (they raise no errors).
+    unsafe {
+        t.raw_set(
+            "breakpoint",
+            lua.create_c_function(super::ldb::lua_breakpoint)?,
+        )?;
+        t.raw_set("debug", lua.create_c_function(super::ldb::lua_debug)?)?;
+    }
     t.raw_set(
         "acl_check_cmd",
         lib_fn(lua, |_lua, args| {

@@ -10,6 +10,9 @@ pub mod bit;
 pub mod cjson;
 pub mod cmsgpack;
 pub mod functions;
+pub mod ldb;
+mod ldb_repl;
+mod ldb_show;
 pub mod sandbox;
 pub mod strtod;
 pub mod struct_lib;
@@ -131,6 +134,8 @@ pub struct Engine {
     pub(crate) protect: Function,
     pub(crate) globals: Table,
     runs_since_gc: u32,
+    /// The next run is a SCRIPT DEBUG session: the debugger's line hook replaces the busy hook.
+    pub debugging: bool,
 }
 
 /// Lowercase hex SHA1 of a script body.
@@ -157,19 +162,7 @@ impl Engine {
         });
         let (env, runner, protect) = Self::build(&lua, &shared).expect("lua environment");
         let _ = lua.set_memory_limit(MEMORY_LIMIT);
-        let hook_shared = shared.clone();
-        lua.set_hook(
-            HookTriggers::new().every_nth_instruction(100_000),
-            move |_lua, debug| {
-                // Never raise inside the prelude (the error handler): that would turn a kill
-                // into "error in error handling".
-                let ours = debug.source().source.is_some_and(|s| s == "=berth");
-                if let Some(started) = hook_shared.load_started.get() {
-                    return load_hook(started, ours);
-                }
-                busy_hook(&hook_shared, ours)
-            },
-        );
+        install_busy_hook(&lua, &shared);
         let globals = lua.globals();
         Engine {
             lua,
@@ -180,7 +173,16 @@ impl Engine {
             protect,
             globals,
             runs_since_gc: 0,
+            debugging: false,
         }
+    }
+
+    /// The Lua state's main thread, where scripts run (the debugger's hook is set on it).
+    fn main_state(&self) -> *mut mlua::ffi::lua_State {
+        let mut state = std::ptr::null_mut();
+        // SAFETY: the closure only copies the pointer of the state exec_raw runs on.
+        let _ = unsafe { self.lua.exec_raw::<()>((), |l| state = l) };
+        state
     }
 
     fn build(lua: &Lua, shared: &Rc<Shared>) -> mlua::Result<(Table, Function, Function)> {
@@ -295,7 +297,21 @@ impl Engine {
         let (saved_db, saved_resp3) = (ctx.db, ctx.resp3);
         ctx.w.script_run = Some(run);
         self.shared.ctx.set(ctx as *mut Ctx as *mut ());
+        if self.debugging {
+            // SAFETY: the hook is a C hook on the state scripts run on; it is replaced below.
+            unsafe {
+                mlua::ffi::lua_sethook(
+                    self.main_state(),
+                    Some(ldb::hook),
+                    mlua::ffi::LUA_MASKLINE | mlua::ffi::LUA_MASKCOUNT,
+                    100_000,
+                );
+            }
+        }
         let result = call(self);
+        if self.debugging {
+            install_busy_hook(&self.lua, &self.shared);
+        }
         self.shared.ctx.set(std::ptr::null_mut());
         ctx.db = saved_db;
         ctx.resp3 = saved_resp3;
@@ -349,6 +365,24 @@ impl Engine {
     pub fn used_memory(&self) -> usize {
         self.lua.used_memory()
     }
+}
+
+/// The hook every 100k instructions: FUNCTION LOAD's timeout, or a busy script's serving of
+/// other clients.
+fn install_busy_hook(lua: &Lua, shared: &Rc<Shared>) {
+    let hook_shared = shared.clone();
+    lua.set_hook(
+        HookTriggers::new().every_nth_instruction(100_000),
+        move |_lua, debug| {
+            // Never raise inside the prelude (the error handler): that would turn a kill
+            // into "error in error handling".
+            let ours = debug.source().source.is_some_and(|s| s == "=berth");
+            if let Some(started) = hook_shared.load_started.get() {
+                return load_hook(started, ours);
+            }
+            busy_hook(&hook_shared, ours)
+        },
+    );
 }
 
 /// The hook while FUNCTION LOAD runs a library's code: past 500 ms it is stopped.

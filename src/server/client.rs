@@ -19,6 +19,13 @@ pub enum ReplyMode {
     SkipNext,
 }
 
+/// SCRIPT DEBUG YES (`Fork`: Redis forks; Berth discards the changes) or SYNC.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum LuaDebug {
+    Fork,
+    Sync,
+}
+
 pub struct Blocked {
     pub argv: Vec<Bytes>,
     pub db: usize,
@@ -59,6 +66,8 @@ pub struct Client {
     pub no_evict: bool,
     /// CLIENT TRACKING on (None: off).
     pub tracking: Option<Box<super::tracking::ClientTracking>>,
+    /// SCRIPT DEBUG YES/SYNC: the next EVAL runs under the Lua debugger.
+    pub lua_debug: Option<LuaDebug>,
 }
 
 impl Client {
@@ -100,6 +109,7 @@ impl Client {
             closing: false,
             no_evict: false,
             tracking: None,
+            lua_debug: None,
         }
     }
 

@@ -143,6 +143,8 @@ pub struct World {
     pub loading: Option<Box<crate::persist::loading::Loading>>,
     /// Client-side caching (CLIENT TRACKING).
     pub tracking: super::tracking::Tracking,
+    /// A `SCRIPT DEBUG YES` session runs: its changes are undone when it ends.
+    pub(super) discard: Option<Box<super::discard::Discard>>,
 }
 
 impl World {
@@ -181,6 +183,7 @@ impl World {
             persist: None,
             loading: None,
             tracking: Default::default(),
+            discard: None,
         }
     }
 
@@ -465,6 +468,10 @@ impl World {
     }
 
     pub fn key_modified(&mut self, db: usize, key: &[u8]) {
+        if self.discard.is_some() {
+            // A SCRIPT DEBUG YES session: the change is undone when it ends (discard.rs).
+            return;
+        }
         self.dirty += 1;
         self.signal_if_stream_gone(db, key);
         self.persist_key(db, key);

@@ -3,6 +3,7 @@
 pub mod blocking;
 pub mod client;
 pub mod core;
+pub mod discard;
 pub mod dispatch;
 pub mod net;
 pub mod pause;

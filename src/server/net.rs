@@ -152,6 +152,18 @@ impl Conn {
         self.wake.notify_one();
     }
 
+    /// The socket (-1 without one): the Lua debugger talks to its client directly.
+    pub fn raw_fd(&self) -> RawFd {
+        self.fd
+    }
+
+    /// Output queued or staged that the socket has not taken yet (Redis's
+    /// clientHasPendingReplies).
+    pub fn has_pending_output(&self) -> bool {
+        let st = self.state.borrow();
+        !st.unwritten.is_empty() || st.queue.iter().any(|o| matches!(o, Out::Data(_)))
+    }
+
     /// Every reply byte queued so far (fuzzing and tests without sockets).
     pub fn take_output(&self) -> BytesMut {
         let mut st = self.state.borrow_mut();

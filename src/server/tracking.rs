@@ -275,7 +275,7 @@ impl World {
     /// FLUSHDB / FLUSHALL: every tracking client is told that all keys are invalid (a null),
     /// and the table is emptied (trackingInvalidateKeysOnFlush).
     pub fn tracking_flush(&mut self) {
-        if !self.tracking.armed {
+        if !self.tracking.armed || self.discarding() {
             return;
         }
         let mut ids: Vec<ClientId> = self
