@@ -45,6 +45,9 @@ pub struct Job {
     pub gc: Vec<Gc>,
 }
 
+/// A checkpoint, or `None` when the committer took the spare segment and wants the next.
+pub type ToCheckpointer = Option<Job>;
+
 /// Store batches are cut at this many ops, so a large checkpoint never builds one huge batch.
 const BATCH: usize = 8192;
 
@@ -54,7 +57,7 @@ pub type Reopen = Box<dyn Fn() -> std::io::Result<Box<dyn Store>> + Send>;
 pub fn run(
     store: Box<dyn Store>,
     dir: PathBuf,
-    rx: Receiver<Job>,
+    rx: Receiver<ToCheckpointer>,
     st: Arc<Status>,
     reopen: Option<Reopen>,
 ) {
@@ -64,8 +67,9 @@ pub fn run(
             st.last_segment_bytes.load(Ordering::Relaxed),
             st.checkpoint_log_size.load(Ordering::Relaxed),
         );
-        if let Err(e) = super::redo::prepare_spare(&dir, size) {
-            tracing::debug!("redo log: no spare segment ({e})");
+        match super::redo::prepare_spare(&dir, size) {
+            Ok(()) => st.spare_ready.store(true, Ordering::Release),
+            Err(e) => tracing::debug!("redo log: no spare segment ({e})"),
         }
     };
     spare();
@@ -82,7 +86,8 @@ pub fn run(
         st.gc_pending.store(gc.len() as u64, Ordering::Relaxed);
         let wait = Duration::from_millis(if gc.is_empty() { 1000 } else { 1 });
         match rx.recv_timeout(wait) {
-            Ok(job) => {
+            Ok(None) => spare(),
+            Ok(Some(job)) => {
                 let rotated = !job.segments.is_empty();
                 checkpoint(&mut eng, job, &mut gc);
                 st.checkpoint_busy.store(false, Ordering::Release);

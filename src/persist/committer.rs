@@ -14,7 +14,7 @@ use std::time::{Duration, Instant};
 
 use tokio::sync::watch;
 
-use super::checkpoint::{self, wait_or_give_up, Job, Reopen};
+use super::checkpoint::{self, wait_or_give_up, Job, Reopen, ToCheckpointer};
 use super::redo::{self, Segment};
 use super::store::{Op, Store};
 
@@ -98,6 +98,8 @@ pub struct Status {
     pub sync_us: AtomicU64,
     /// Bytes of records in the last segment closed (sizes the next spare).
     pub last_segment_bytes: AtomicU64,
+    /// A zero-filled spare segment is waiting (set by the checkpointer, cleared by a rotation).
+    pub spare_ready: AtomicBool,
 }
 
 impl Status {
@@ -133,6 +135,7 @@ impl Status {
             log_records: AtomicU64::new(0),
             sync_us: AtomicU64::new(0),
             last_segment_bytes: AtomicU64::new(0),
+            spare_ready: AtomicBool::new(false),
         }
     }
 
@@ -237,6 +240,25 @@ impl Log {
         Ok(())
     }
 
+    /// The segment is full (or a plain file) and a spare is ready: appends past the end would
+    /// change the file's size, so every fdatasync would write the inode too.
+    fn wants_spare(&self) -> bool {
+        self.seg.bytes >= self.seg.capacity && self.st.spare_ready.load(Ordering::Acquire)
+    }
+
+    /// Moves to the spare when `wants_spare`, and asks the checkpointer for the next one.
+    fn move_to_spare(&mut self, ckpt_tx: &std::sync::mpsc::Sender<ToCheckpointer>) {
+        if !self.wants_spare() || !self.unsynced.is_empty() {
+            return;
+        }
+        match self.rotate() {
+            Ok(()) => {
+                let _ = ckpt_tx.send(None);
+            }
+            Err(e) => tracing::warn!("redo log: cannot open a new segment ({e})"),
+        }
+    }
+
     fn mark_synced(&self) {
         self.st.synced_lsn.store(self.lsn, Ordering::Relaxed);
         self.st
@@ -246,6 +268,7 @@ impl Log {
 
     /// Opens the next segment; the current one joins those the next checkpoint covers.
     fn rotate(&mut self) -> std::io::Result<()> {
+        self.st.spare_ready.store(false, Ordering::Release);
         let next = Segment::create(&self.dir, self.seg.number + 1)?;
         let old = std::mem::replace(&mut self.seg, next);
         self.st
@@ -320,7 +343,7 @@ pub struct Committer {
     want_checkpoint: bool,
     /// Write sets in the last group (1 for a commit on the keyspace thread).
     last_group: u64,
-    ckpt_tx: std::sync::mpsc::Sender<Job>,
+    ckpt_tx: std::sync::mpsc::Sender<ToCheckpointer>,
     /// A write or sync on the keyspace thread failed: the committer thread recovers the log.
     broken: bool,
 }
@@ -344,9 +367,11 @@ impl Committer {
     fn wait(&self) -> Duration {
         let st = &self.log.st;
         let interval = Duration::from_millis(st.checkpoint_interval_ms.load(Ordering::Relaxed));
+        // At most a second: with commits on the keyspace thread nothing else wakes this
+        // thread, and CONFIG SET may have shortened the interval.
         let mut wait = interval
             .saturating_sub(self.last_checkpoint.elapsed())
-            .max(Duration::from_millis(10));
+            .clamp(Duration::from_millis(10), Duration::from_secs(1));
         if !self.log.unsynced.is_empty() && st.mode.load(Ordering::Relaxed) == EVERYSEC {
             wait = wait.min(Duration::from_millis(1000).saturating_sub(self.last_sync.elapsed()));
         }
@@ -384,14 +409,7 @@ impl Committer {
             return;
         }
         st.publish(lsn);
-        // The first segment of a run is a plain file (no spare yet): move to the spare as
-        // soon as the checkpointer has made one, for cheaper syncs.
-        if self.log.seg.capacity == 0 && self.log.unsynced.is_empty() && self.log.seg.spare_ready()
-        {
-            if let Err(e) = self.log.rotate() {
-                tracing::warn!("redo log: cannot open a new segment ({e})");
-            }
-        }
+        self.log.move_to_spare(&self.ckpt_tx);
         self.want_checkpoint |= force;
     }
 
@@ -430,7 +448,7 @@ impl Committer {
             return Inline::Nudge;
         }
         st.publish(ws.lsn);
-        if self.checkpoint_due() || (self.log.seg.capacity == 0 && self.log.seg.spare_ready()) {
+        if self.checkpoint_due() || self.log.wants_spare() {
             return Inline::Nudge;
         }
         Inline::Done
@@ -464,12 +482,7 @@ impl Committer {
             self.log.sync();
             self.last_sync = Instant::now();
         }
-        if self.log.seg.capacity == 0 && self.log.unsynced.is_empty() && self.log.seg.spare_ready()
-        {
-            if let Err(e) = self.log.rotate() {
-                tracing::warn!("redo log: cannot open a new segment ({e})");
-            }
-        }
+        self.log.move_to_spare(&self.ckpt_tx);
         if self.checkpoint_due() {
             if start_checkpoint(&mut self.log, &mut self.delta, &self.ckpt_tx) {
                 self.want_checkpoint = false;
@@ -491,7 +504,7 @@ pub fn run(
     reopen: Option<Reopen>,
     slot: Slot,
 ) {
-    let (ckpt_tx, ckpt_rx) = std::sync::mpsc::channel::<Job>();
+    let (ckpt_tx, ckpt_rx) = std::sync::mpsc::channel::<ToCheckpointer>();
     let ckpt_st = st.clone();
     let ckpt_dir = dir.clone();
     let checkpointer = std::thread::Builder::new()
@@ -610,7 +623,11 @@ fn append_group(
 }
 
 /// Hands the delta so far to the checkpointer and starts a new segment for what follows.
-fn start_checkpoint(log: &mut Log, delta: &mut Delta, tx: &std::sync::mpsc::Sender<Job>) -> bool {
+fn start_checkpoint(
+    log: &mut Log,
+    delta: &mut Delta,
+    tx: &std::sync::mpsc::Sender<ToCheckpointer>,
+) -> bool {
     if log.since_checkpoint == 0 && delta.gc.is_empty() {
         return true;
     }
@@ -632,5 +649,5 @@ fn start_checkpoint(log: &mut Log, delta: &mut Delta, tx: &std::sync::mpsc::Send
     };
     log.since_checkpoint = 0;
     log.st.checkpoint_busy.store(true, Ordering::Release);
-    tx.send(job).is_ok()
+    tx.send(Some(job)).is_ok()
 }

@@ -362,11 +362,6 @@ impl Segment {
         })
     }
 
-    /// Whether a spare is ready to take over from this segment.
-    pub fn spare_ready(&self) -> bool {
-        log_dir(&self.dir).join(SPARE).exists()
-    }
-
     pub fn path(&self) -> PathBuf {
         segment_path(&self.dir, self.number)
     }
