@@ -10,6 +10,7 @@ use std::rc::Rc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use bytes::{Buf, Bytes, BytesMut};
+use tokio::io::unix::AsyncFd;
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::mpsc::UnboundedSender;
 use tokio::sync::{watch, Notify};
@@ -209,29 +210,39 @@ impl Conn {
     }
 
     /// Writes staged bytes until the socket would block; false once the socket failed.
-    fn write_ready(&self, stream: &TcpStream) -> bool {
+    fn write_ready(&self, sock: &std::net::TcpStream) -> bool {
+        use std::io::Write;
         let mut st = self.state.borrow_mut();
         while !st.unwritten.is_empty() {
-            match stream.try_write(&st.unwritten) {
+            match (&*sock).write(&st.unwritten) {
+                Ok(0) => return false,
                 Ok(n) => st.unwritten.advance(n),
                 Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => return true,
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
                 Err(_) => return false,
             }
         }
         true
     }
 
-    /// Reads what the socket holds and parses every complete command. None: the peer closed or
-    /// the read failed.
-    fn read_ready(&self, stream: &TcpStream) -> Option<Parsed> {
+    /// Reads what the socket holds and parses every complete command, and says whether the
+    /// socket is drained (a read shorter than the room offered, or would-block): the caller
+    /// then clears its readiness instead of paying a read that fails with EAGAIN, as Redis
+    /// reads once per readable event. None: the peer closed or the read failed.
+    fn read_ready(&self) -> Option<(Parsed, bool)> {
         let mut st = self.state.borrow_mut();
         if st.input.capacity() - st.input.len() < 4096 {
             st.input.reserve(16 * 1024);
         }
-        match stream.try_read_buf(&mut st.input) {
-            Ok(0) => None,
-            Ok(_) => Some(st.parse_all(&self.limits)),
-            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => Some((Vec::new(), None)),
+        match recv_into(self.fd, &mut st.input) {
+            Ok((0, _)) => None,
+            Ok((_, drained)) => Some((st.parse_all(&self.limits), drained)),
+            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {
+                Some(((Vec::new(), None), true))
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {
+                Some(((Vec::new(), None), false))
+            }
             Err(_) => None,
         }
     }
@@ -243,22 +254,9 @@ impl Conn {
         }
         let mut st = self.state.borrow_mut();
         st.input.reserve(16 * 1024);
-        let spare = st.input.spare_capacity_mut();
-        // SAFETY: recv writes at most `spare.len()` bytes into memory the buffer owns.
-        let n = unsafe {
-            libc::recv(
-                self.fd,
-                spare.as_mut_ptr().cast(),
-                spare.len(),
-                libc::MSG_DONTWAIT,
-            )
-        };
-        if n <= 0 {
+        if !matches!(recv_into(self.fd, &mut st.input), Ok((1.., _))) {
             return None;
         }
-        let filled = st.input.len() + n as usize;
-        // SAFETY: recv initialised the first `n` spare bytes.
-        unsafe { st.input.set_len(filled) };
         let parsed = st.parse_all(&self.limits);
         (!parsed.0.is_empty() || parsed.1.is_some()).then_some(parsed)
     }
@@ -286,6 +284,22 @@ impl Conn {
             st.unwritten.advance(n as usize);
         }
     }
+}
+
+/// recv(2) into the spare room of `buf`, without waiting: the bytes read (0 at the end of the
+/// stream) and whether they were fewer than the room offered.
+fn recv_into(fd: RawFd, buf: &mut BytesMut) -> std::io::Result<(usize, bool)> {
+    let spare = buf.spare_capacity_mut();
+    let room = spare.len();
+    // SAFETY: recv writes at most `room` bytes into memory the buffer owns.
+    let n = unsafe { libc::recv(fd, spare.as_mut_ptr().cast(), room, libc::MSG_DONTWAIT) };
+    if n < 0 {
+        return Err(std::io::Error::last_os_error());
+    }
+    let n = n as usize;
+    // SAFETY: recv initialised the first `n` spare bytes.
+    unsafe { buf.set_len(buf.len() + n) };
+    Ok((n, n < room))
 }
 
 impl ConnState {
@@ -368,21 +382,34 @@ fn start(stream: TcpStream, addr: std::net::SocketAddr, shared: &Rc<Shared>) -> 
     let shared = shared.clone();
     let id = shared.next_id.fetch_add(1, Ordering::SeqCst);
     let local = stream.local_addr().unwrap_or(addr);
-    let conn = Rc::new(Conn::new(stream.as_raw_fd(), shared.limits));
+    // Readiness is managed by hand (`AsyncFd`): a short read clears it, saving the EAGAIN read.
+    // SAFETY: the std stream owns its descriptor and the AsyncFd owns the stream, so the
+    // descriptor stays open and the same for the AsyncFd's whole life.
+    let registered = stream
+        .into_std()
+        .and_then(|s| unsafe { AsyncFd::register(s) }.map_err(std::io::Error::from));
+    let sock = match registered {
+        Ok(sock) => sock,
+        Err(e) => {
+            tracing::warn!("cannot register a connection: {e}");
+            return None;
+        }
+    };
+    let conn = Rc::new(Conn::new(sock.get_ref().as_raw_fd(), shared.limits));
     let connected = ToCore::Connected {
         id,
         addr,
         local,
         out: conn.clone(),
     };
-    tokio::task::spawn_local(async move { connection(stream, id, conn, &shared).await });
+    tokio::task::spawn_local(async move { connection(sock, id, conn, &shared).await });
     Some(connected)
 }
 
-async fn connection(stream: TcpStream, id: u64, conn: Rc<Conn>, shared: &Shared) {
+async fn connection(sock: AsyncFd<std::net::TcpStream>, id: u64, conn: Rc<Conn>, shared: &Shared) {
     loop {
         let staged = conn.stage(shared.releases.released());
-        if staged.writable && !conn.write_ready(&stream) {
+        if staged.writable && !conn.write_ready(sock.get_ref()) {
             break;
         }
         let pending = !conn.state.borrow().unwritten.is_empty();
@@ -391,21 +418,29 @@ async fn connection(stream: TcpStream, id: u64, conn: Rc<Conn>, shared: &Shared)
         }
         let reading = conn.state.borrow().reading;
         tokio::select! {
-            ready = stream.readable(), if reading => {
-                if ready.is_err() {
-                    break;
-                }
-                let Some((cmds, error)) = conn.read_ready(&stream) else {
+            ready = sock.readable(), if reading => {
+                let Ok(mut guard) = ready else {
                     break;
                 };
+                let Some(((cmds, error), drained)) = conn.read_ready() else {
+                    break;
+                };
+                if drained {
+                    // Safe against a race: tokio keeps the readiness if an event came after
+                    // the one this guard saw.
+                    guard.clear_ready();
+                }
                 if !cmds.is_empty() || error.is_some() {
                     let _ = shared.core.send(ToCore::Commands { id, cmds, error });
                 }
             }
-            ready = stream.writable(), if pending => {
-                if ready.is_err() {
+            ready = sock.writable(), if pending => {
+                let Ok(mut guard) = ready else {
                     break;
-                }
+                };
+                // The loop writes next; what the socket does not take then waits for a new
+                // writable event.
+                guard.clear_ready();
             }
             // Also how a held reply is released (`Releases::release`).
             _ = conn.wake.notified() => {}
