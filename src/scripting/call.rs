@@ -75,7 +75,7 @@ unsafe fn generic(l: *mut ffi::lua_State, raise: bool) -> c_int {
             1
         }
         Err(text) => {
-            scratch.text = error_text(text.as_deref().unwrap_or_else(|| match &scratch.reply {
+            scratch.text = error_text(text.unwrap_or_else(|| match &scratch.reply {
                 Some(Reply::Error(e)) => e,
                 _ => "",
             }));

@@ -417,7 +417,7 @@ fn check(c: &mut Cur, depth: usize) -> Option<Key> {
             let x = f64::from_bits(c.uint(8).ok()?);
             Some(if x.is_nan() { Key::NaN } else { Key::Other })
         }
-        0xd9 | 0xda | 0xdb => {
+        0xd9..=0xdb => {
             let n = c.uint(1 << (b - 0xd9)).ok()? as usize;
             skip(c, n)
         }
