@@ -138,6 +138,8 @@ const EMPTY_ALLOWED: &[&str] = &[
 pub struct Config {
     values: BTreeMap<String, String>,
     pub file: Option<String>,
+    /// `slowlog-log-slower-than`, parsed once: every command reads it.
+    slowlog_slower_than: i64,
 }
 
 impl Config {
@@ -148,7 +150,20 @@ impl Config {
                 .map(|p| (p.name.to_string(), p.default.to_string()))
                 .collect(),
             file: None,
+            slowlog_slower_than: 0,
         }
+        .cached()
+    }
+
+    /// Refreshes the parsed copies of hot parameters.
+    fn cached(mut self) -> Config {
+        self.slowlog_slower_than = self.get_i64("slowlog-log-slower-than");
+        self
+    }
+
+    /// `slowlog-log-slower-than` (microseconds; negative: off).
+    pub fn slowlog_slower_than(&self) -> i64 {
+        self.slowlog_slower_than
     }
 
     /// Builds the startup configuration: defaults, then the config file, then flags.
@@ -278,6 +293,9 @@ impl Config {
         };
         let value = table::parse(p, words, previous.as_deref())?;
         self.values.insert(p.name.to_string(), value);
+        if p.name == "slowlog-log-slower-than" {
+            self.slowlog_slower_than = self.get_i64(p.name);
+        }
         Ok(())
     }
 

@@ -8,11 +8,8 @@ use mlua::{ffi, Function, Lua, MultiValue, Table, Value};
 
 use super::Shared;
 use crate::commands::table::{self, Resolved};
-use crate::commands::Flags;
-use crate::protocol::numbers::{fmt_double, fmt_g};
-use crate::protocol::reply::human_double;
+use crate::protocol::numbers::fmt_g;
 use crate::protocol::Reply;
-use crate::server::dispatch::call_nested;
 
 pub const KILLED: &str = "ERR Script killed by user with SCRIPT KILL...";
 /// What FUNCTION LOAD raises when a library's code runs past 500 ms.
@@ -78,44 +75,28 @@ fn lossy_number(x: f64) -> bool {
 }
 
 const RAISE: i32 = 1;
-const RETURN: i32 = 2;
-const ARGS_NEG_ZERO: i32 = 4;
 
 /// A C closure around a Rust function returning `true, results...` or `false, error`: it
 /// raises the error (a string gets the caller's position, as luaL_error adds it; a table is
-/// raised as is), or returns the error value (RETURN mode, redis.pcall). Being a C function,
+/// raised as is), or returns the error value (without RAISE in `mode`). Being a C function,
 /// it keeps the caller's frame on tail calls, so error positions stay right.
 fn trampoline(lua: &Lua, f: Function, mode: i32) -> mlua::Result<Function> {
     unsafe extern "C-unwind" fn tramp(l: *mut ffi::lua_State) -> std::os::raw::c_int {
         let n = ffi::lua_gettop(l);
         let mode = ffi::lua_tointeger(l, ffi::lua_upvalueindex(2)) as i32;
-        if mode & ARGS_NEG_ZERO != 0 {
-            // mlua reads -0.0 and tiny numbers as the integer 0: hand redis.call their %.17g.
+        // Library functions (lib_fn) get the exact values back from EXACT_ARGS.
+        EXACT_ARGS.with(|e| {
+            let mut e = e.borrow_mut();
+            e.clear();
             for i in 1..=n {
                 if ffi::lua_type(l, i) == ffi::LUA_TNUMBER {
                     let x = ffi::lua_tonumber(l, i);
                     if lossy_number(x) {
-                        let text = fmt_g(x, 17);
-                        ffi::lua_pushlstring(l, text.as_ptr().cast(), text.len());
-                        ffi::lua_replace(l, i);
+                        e.push((i as usize, x));
                     }
                 }
             }
-        } else {
-            // Library functions (lib_fn) get the exact values back from EXACT_ARGS.
-            EXACT_ARGS.with(|e| {
-                let mut e = e.borrow_mut();
-                e.clear();
-                for i in 1..=n {
-                    if ffi::lua_type(l, i) == ffi::LUA_TNUMBER {
-                        let x = ffi::lua_tonumber(l, i);
-                        if lossy_number(x) {
-                            e.push((i as usize, x));
-                        }
-                    }
-                }
-            });
-        }
+        });
         ffi::lua_pushvalue(l, ffi::lua_upvalueindex(1));
         ffi::lua_insert(l, 1);
         ffi::lua_call(l, n, ffi::LUA_MULTRET);
@@ -167,13 +148,6 @@ pub fn err_table(lua: &Lua, text: &str) -> mlua::Result<Table> {
     Ok(t)
 }
 
-fn fail_table(lua: &Lua, msg: &str) -> mlua::Result<(bool, Value)> {
-    if super::ldb::logging() {
-        super::ldb::log(format!("<error> {msg}").into_bytes());
-    }
-    Ok((false, Value::Table(err_table(lua, &error_text(msg))?)))
-}
-
 /// Number arguments reach commands as `%.17g` (Redis 7.0), strings as they are.
 fn lua_arg(v: &Value) -> Option<Bytes> {
     match v {
@@ -182,289 +156,6 @@ fn lua_arg(v: &Value) -> Option<Bytes> {
         Value::Number(n) => Some(Bytes::from(fmt_g(*n, 17))),
         _ => None,
     }
-}
-
-/// The Rust side of redis.call / redis.pcall: returns (true, value) or (false, error table).
-pub fn raw_call_fn(lua: &Lua, shared: Rc<Shared>) -> mlua::Result<Function> {
-    lua.create_function(move |lua, args: MultiValue| {
-        let Some(ctx) = shared.ctx() else {
-            return fail_table(lua, "redis.call is only available inside a script");
-        };
-        if args.is_empty() {
-            return fail_table(
-                lua,
-                "Please specify at least one argument for this redis lib call",
-            );
-        }
-        let mut argv = Vec::with_capacity(args.len());
-        for a in args.iter() {
-            match lua_arg(a) {
-                Some(b) => argv.push(b),
-                None => {
-                    return fail_table(
-                        lua,
-                        "Lua redis lib command arguments must be strings or integers",
-                    )
-                }
-            }
-        }
-        if super::ldb::logging() {
-            super::ldb::log_command(&argv);
-        }
-        let cmd = match table::resolve(&argv) {
-            Resolved::Found(cmd) => cmd,
-            _ => return fail_table(lua, "Unknown Redis command called from script"),
-        };
-        if !cmd.arity_ok(argv.len()) {
-            return fail_table(
-                lua,
-                "Wrong number of args calling Redis command from script",
-            );
-        }
-        if cmd.has(Flags::NOSCRIPT) {
-            return fail_table(lua, "This Redis command is not allowed from script");
-        }
-        // As Redis's scriptVerifyWriteCommandAllow: a read-only script refuses writes and
-        // commands that may replicate (PFCOUNT may store its cache) first; then no writes
-        // while the store is failing.
-        let read_only = ctx.w.script_run.as_ref().is_some_and(|r| r.read_only);
-        if read_only && cmd.has(Flags::WRITE | Flags::MAY_REPLICATE) {
-            return fail_table(
-                lua,
-                "Write commands are not allowed from read-only scripts.",
-            );
-        }
-        if cmd.has(Flags::WRITE) {
-            if let Some(e) = ctx.w.persist_misconf() {
-                return fail_table(lua, &format!("-{e}"));
-            }
-            if let Some(run) = ctx.w.script_run.as_mut() {
-                run.wrote = true;
-            }
-        }
-        let resp3 = shared.resp3.get();
-        ctx.resp3 = resp3;
-        let reply = call_nested(ctx, cmd, &argv);
-        let out = match &reply {
-            Reply::Error(e) => fail_table(lua, &format!("-{e}")),
-            _ => Ok((true, reply_to_lua(lua, &reply, resp3)?)),
-        };
-        if super::ldb::logging() {
-            let mut resp = bytes::BytesMut::new();
-            reply.encode(&mut resp, resp3);
-            super::ldb::log_reply(&resp);
-        }
-        out
-    })
-}
-
-/// A Redis reply as Lua sees it (redisProtocolToLuaType), in RESP2 or, after setresp(3), RESP3.
-pub fn reply_to_lua(lua: &Lua, r: &Reply, resp3: bool) -> mlua::Result<Value> {
-    match r {
-        Reply::Int(i) => return Ok(Value::Number(*i as f64)),
-        Reply::Nil | Reply::NilArray | Reply::None | Reply::Raw(_) if resp3 => {
-            return Ok(Value::Nil)
-        }
-        Reply::Nil | Reply::NilArray | Reply::None | Reply::Raw(_) => {
-            return Ok(Value::Boolean(false))
-        }
-        _ if !needs_text(r, resp3) => {
-            // SAFETY: push_reply only calls the Lua API on borrowed data and holds nothing that
-            // needs dropping, so an out-of-memory error may unwind through it.
-            return unsafe { lua.exec_raw::<Value>((), |l| push_reply(l, r, resp3)) };
-        }
-        _ => {}
-    }
-    reply_to_lua_slow(lua, r, resp3)
-}
-
-/// Whether converting `r` formats new text (errors, RESP2 doubles): those take the slow path,
-/// since text built in Rust must not be skipped over by a Lua error.
-fn needs_text(r: &Reply, resp3: bool) -> bool {
-    match r {
-        Reply::Error(_) | Reply::HumanDouble(_) => true,
-        Reply::Double(_) => !resp3,
-        Reply::Array(items) | Reply::Push(items) | Reply::Set(items) => {
-            items.iter().any(|x| needs_text(x, resp3))
-        }
-        Reply::Map(pairs) => pairs
-            .iter()
-            .any(|(k, v)| needs_text(k, resp3) || needs_text(v, resp3)),
-        _ => false,
-    }
-}
-
-/// Pushes `r` as reply_to_lua_slow would build it, with raw Lua API calls (one protected call
-/// for the whole reply instead of one per string and table slot).
-unsafe fn push_reply(l: *mut ffi::lua_State, r: &Reply, resp3: bool) {
-    unsafe fn bytes(l: *mut ffi::lua_State, b: &[u8]) {
-        ffi::lua_pushlstring(l, b.as_ptr().cast(), b.len());
-    }
-    /// A table `{ [key] = <the value on top of the stack> }`.
-    unsafe fn wrap(l: *mut ffi::lua_State, key: &std::ffi::CStr) {
-        ffi::lua_createtable(l, 0, 1);
-        ffi::lua_pushstring(l, key.as_ptr());
-        ffi::lua_pushvalue(l, -3);
-        ffi::lua_rawset(l, -3);
-        ffi::lua_replace(l, -2);
-    }
-    if ffi::lua_checkstack(l, 8) == 0 {
-        ffi::lua_pushnil(l);
-        return;
-    }
-    match r {
-        Reply::Status(s) => {
-            bytes(l, s.as_bytes());
-            wrap(l, c"ok");
-        }
-        Reply::Int(i) => ffi::lua_pushnumber(l, *i as f64),
-        Reply::Bulk(b) => bytes(l, b),
-        Reply::Verbatim(b) if resp3 => {
-            ffi::lua_createtable(l, 0, 2);
-            ffi::lua_pushstring(l, c"format".as_ptr());
-            ffi::lua_pushstring(l, c"txt".as_ptr());
-            ffi::lua_rawset(l, -3);
-            ffi::lua_pushstring(l, c"string".as_ptr());
-            bytes(l, b);
-            ffi::lua_rawset(l, -3);
-            wrap(l, c"verbatim_string");
-        }
-        Reply::Verbatim(b) => bytes(l, b),
-        Reply::Nil | Reply::NilArray | Reply::None | Reply::Raw(_) if resp3 => ffi::lua_pushnil(l),
-        Reply::Nil | Reply::NilArray | Reply::None | Reply::Raw(_) => ffi::lua_pushboolean(l, 0),
-        Reply::Array(items) | Reply::Push(items) => push_array(l, items, resp3),
-        Reply::Set(items) if resp3 => {
-            ffi::lua_createtable(l, 0, items.len() as i32);
-            for it in items {
-                push_reply(l, it, resp3);
-                if ffi::lua_type(l, -1) == ffi::LUA_TNIL {
-                    ffi::lua_pop(l, 1);
-                } else {
-                    ffi::lua_pushboolean(l, 1);
-                    ffi::lua_rawset(l, -3);
-                }
-            }
-            wrap(l, c"set");
-        }
-        Reply::Set(items) => push_array(l, items, resp3),
-        Reply::Map(pairs) if resp3 => {
-            ffi::lua_createtable(l, 0, pairs.len() as i32);
-            for (k, v) in pairs {
-                push_reply(l, k, resp3);
-                if ffi::lua_type(l, -1) == ffi::LUA_TNIL {
-                    ffi::lua_pop(l, 1);
-                } else {
-                    push_reply(l, v, resp3);
-                    ffi::lua_rawset(l, -3);
-                }
-            }
-            wrap(l, c"map");
-        }
-        Reply::Map(pairs) => {
-            ffi::lua_createtable(l, (pairs.len() * 2) as i32, 0);
-            for (i, (k, v)) in pairs.iter().enumerate() {
-                push_reply(l, k, resp3);
-                ffi::lua_rawseti(l, -2, 2 * i as i64 + 1);
-                push_reply(l, v, resp3);
-                ffi::lua_rawseti(l, -2, 2 * i as i64 + 2);
-            }
-        }
-        Reply::Double(d) => {
-            ffi::lua_pushnumber(l, *d);
-            wrap(l, c"double");
-        }
-        Reply::Bool(b) if resp3 => ffi::lua_pushboolean(l, *b as i32),
-        Reply::Bool(b) => ffi::lua_pushnumber(l, *b as i64 as f64),
-        // never: needs_text sends these the slow way
-        Reply::Error(_) | Reply::HumanDouble(_) => ffi::lua_pushnil(l),
-    }
-}
-
-unsafe fn push_array(l: *mut ffi::lua_State, items: &[Reply], resp3: bool) {
-    ffi::lua_createtable(l, items.len() as i32, 0);
-    for (i, it) in items.iter().enumerate() {
-        push_reply(l, it, resp3);
-        ffi::lua_rawseti(l, -2, i as i64 + 1);
-    }
-}
-
-fn reply_to_lua_slow(lua: &Lua, r: &Reply, resp3: bool) -> mlua::Result<Value> {
-    let single = |k: &str, v: Value| -> mlua::Result<Value> {
-        let t = lua.create_table()?;
-        t.raw_set(k, v)?;
-        Ok(Value::Table(t))
-    };
-    Ok(match r {
-        Reply::Status(s) => single("ok", Value::String(lua.create_string(s)?))?,
-        Reply::Error(e) => single(
-            "err",
-            Value::String(lua.create_string(error_text(&format!("-{e}")))?),
-        )?,
-        Reply::Int(i) => Value::Number(*i as f64),
-        Reply::Bulk(b) => Value::String(lua.create_string(b)?),
-        Reply::Verbatim(b) if resp3 => {
-            let t = lua.create_table()?;
-            t.raw_set("format", "txt")?;
-            t.raw_set("string", lua.create_string(b)?)?;
-            single("verbatim_string", Value::Table(t))?
-        }
-        Reply::Verbatim(b) => Value::String(lua.create_string(b)?),
-        Reply::Nil | Reply::NilArray | Reply::None | Reply::Raw(_) => {
-            if resp3 {
-                Value::Nil
-            } else {
-                Value::Boolean(false)
-            }
-        }
-        Reply::Array(items) | Reply::Push(items) => array(lua, items, resp3)?,
-        Reply::Set(items) if resp3 => {
-            let t = lua.create_table()?;
-            for it in items {
-                let k = reply_to_lua(lua, it, resp3)?;
-                if !k.is_nil() {
-                    t.raw_set(k, true)?;
-                }
-            }
-            single("set", Value::Table(t))?
-        }
-        Reply::Set(items) => array(lua, items, resp3)?,
-        Reply::Map(pairs) if resp3 => {
-            let t = lua.create_table()?;
-            for (k, v) in pairs {
-                let k = reply_to_lua(lua, k, resp3)?;
-                if !k.is_nil() {
-                    t.raw_set(k, reply_to_lua(lua, v, resp3)?)?;
-                }
-            }
-            single("map", Value::Table(t))?
-        }
-        Reply::Map(pairs) => {
-            let t = lua.create_table_with_capacity(pairs.len() * 2, 0)?;
-            for (i, (k, v)) in pairs.iter().enumerate() {
-                t.raw_set(2 * i + 1, reply_to_lua(lua, k, resp3)?)?;
-                t.raw_set(2 * i + 2, reply_to_lua(lua, v, resp3)?)?;
-            }
-            Value::Table(t)
-        }
-        Reply::Double(d) if resp3 => single("double", Value::Number(*d))?,
-        Reply::Double(d) => Value::String(lua.create_string(fmt_double(*d))?),
-        // Lua reads the text Redis sent (strtod of the RESP3 double, or the RESP2 string).
-        Reply::HumanDouble(d) if resp3 => single(
-            "double",
-            Value::Number(human_double(*d).parse().unwrap_or(*d)),
-        )?,
-        Reply::HumanDouble(d) => Value::String(lua.create_string(human_double(*d))?),
-        Reply::Bool(b) if resp3 => Value::Boolean(*b),
-        Reply::Bool(b) => Value::Number(*b as i64 as f64),
-    })
-}
-
-fn array(lua: &Lua, items: &[Reply], resp3: bool) -> mlua::Result<Value> {
-    let t = lua.create_table_with_capacity(items.len(), 0)?;
-    for (i, it) in items.iter().enumerate() {
-        t.raw_set(i + 1, reply_to_lua(lua, it, resp3)?)?;
-    }
-    Ok(Value::Table(t))
 }
 
 /// C's `(long long)` cast of a double as x86-64 performs it.
@@ -729,9 +420,9 @@ fn lua_string_arg(v: Option<&Value>) -> Option<Vec<u8>> {
 /// The `redis` table.
 pub fn create(lua: &Lua, shared: &Rc<Shared>) -> mlua::Result<Table> {
     let t = lua.create_table()?;
-    let raw = raw_call_fn(lua, shared.clone())?;
-    t.raw_set("call", trampoline(lua, raw.clone(), RAISE | ARGS_NEG_ZERO)?)?;
-    t.raw_set("pcall", trampoline(lua, raw, RETURN | ARGS_NEG_ZERO)?)?;
+    let (call, pcall) = super::call::create(lua, shared)?;
+    t.raw_set("call", call)?;
+    t.raw_set("pcall", pcall)?;
     let reply_table = |field: &'static str| {
         lua.create_function(move |lua, args: MultiValue| {
             let s = match (args.len(), args.front()) {

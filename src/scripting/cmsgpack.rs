@@ -1,6 +1,6 @@
 //! The `cmsgpack` library (lua-cmsgpack 0.4.0 as bundled with Redis), written on mlua.
 
-use mlua::{Lua, MultiValue, Table, Value};
+use mlua::{ffi, Lua, MultiValue, Table, Value};
 
 use super::api::{check_number, lib_fn, Fail};
 
@@ -341,8 +341,188 @@ fn unpack_full(lua: &Lua, args: &MultiValue, limit: i64, offset: i64) -> super::
         ))));
     }
     let limit = if decode_all { i64::MAX } else { limit };
+    let Some((mut out, end)) = fast_unpack(lua, &data, offset as usize, limit)? else {
+        return slow_unpack(lua, &data, offset, limit, decode_all);
+    };
+    if !decode_all {
+        // Where the next unpack_one/unpack_limit starts (-1: at the end).
+        let next = if end == data.len() { -1 } else { end as i64 };
+        out.push_front(Value::Number(next as f64));
+    }
+    Ok(Ok(out))
+}
+
+/// Decodes up to `limit` values from `offset` with raw Lua API calls in one protected call
+/// (mlua would protect each string, table and slot on its own). None when the input has
+/// anything the slow path reports as an error, so the errors stay the slow path's.
+fn fast_unpack(
+    lua: &Lua,
+    data: &[u8],
+    offset: usize,
+    limit: i64,
+) -> mlua::Result<Option<(MultiValue, usize)>> {
+    let mut c = Cur { data, pos: offset };
+    let mut n = 0usize;
+    while c.pos < data.len() && (n as i64) < limit {
+        if check(&mut c, 0).is_none() {
+            return Ok(None);
+        }
+        n += 1;
+    }
+    let end = c.pos;
+    // SAFETY: `push` reads the validated bytes and calls only the Lua API; it holds nothing
+    // that needs dropping, so an out-of-memory error may unwind through it.
+    let vals = unsafe {
+        lua.exec_raw::<MultiValue>((), |l| {
+            let mut c = Cur { data, pos: offset };
+            for _ in 0..n {
+                push(l, &mut c);
+            }
+        })?
+    };
+    Ok(Some((vals, end)))
+}
+
+/// What a checked value would be as a table key.
+#[derive(PartialEq, Clone, Copy)]
+enum Key {
+    Nil,
+    NaN,
+    Other,
+}
+
+/// Deeper input goes the slow way (the fast path's stack use grows with the depth).
+const FAST_DEPTH: usize = 64;
+
+/// Walks one value as `decode` would, without Lua: None for what `decode` fails on (or, in a
+/// map, a nil or NaN key), and for nesting past FAST_DEPTH.
+fn check(c: &mut Cur, depth: usize) -> Option<Key> {
+    if depth > FAST_DEPTH {
+        return None;
+    }
+    let b = c.take(1).ok()?[0];
+    let skip = |c: &mut Cur, n: usize| c.take(n).ok().map(|_| Key::Other);
+    match b {
+        0xcc | 0xd0 => skip(c, 1),
+        0xcd | 0xd1 => skip(c, 2),
+        0xce | 0xd2 => skip(c, 4),
+        0xcf | 0xd3 => skip(c, 8),
+        0xc0 => Some(Key::Nil),
+        0xc2 | 0xc3 | 0x00..=0x7f | 0xe0..=0xff => Some(Key::Other),
+        0xca => {
+            let x = f32::from_bits(c.uint(4).ok()? as u32);
+            Some(if x.is_nan() { Key::NaN } else { Key::Other })
+        }
+        0xcb => {
+            let x = f64::from_bits(c.uint(8).ok()?);
+            Some(if x.is_nan() { Key::NaN } else { Key::Other })
+        }
+        0xd9..=0xdb => {
+            let n = c.uint(1 << (b - 0xd9)).ok()? as usize;
+            skip(c, n)
+        }
+        0xa0..=0xbf => skip(c, (b & 0x1f) as usize),
+        0xdc | 0xdd | 0x90..=0x9f => {
+            let n = match b {
+                0xdc => c.uint(2).ok()? as usize,
+                0xdd => c.uint(4).ok()? as usize,
+                _ => (b & 0xf) as usize,
+            };
+            for _ in 0..n {
+                check(c, depth + 1)?;
+            }
+            Some(Key::Other)
+        }
+        0xde | 0xdf | 0x80..=0x8f => {
+            let n = match b {
+                0xde => c.uint(2).ok()? as usize,
+                0xdf => c.uint(4).ok()? as usize,
+                _ => (b & 0xf) as usize,
+            };
+            for _ in 0..n {
+                let k = check(c, depth + 1)?;
+                check(c, depth + 1)?;
+                if k != Key::Other {
+                    return None;
+                }
+            }
+            Some(Key::Other)
+        }
+        _ => None,
+    }
+}
+
+/// Pushes one checked value (as `decode` builds it: tables from `lua_newtable`, as
+/// lua-cmsgpack does, so `#t` of arrays with holes stays the same).
+unsafe fn push(l: *mut ffi::lua_State, c: &mut Cur) {
+    let b = c.take(1).map_or(0xc0, |s| s[0]);
+    let uint = |c: &mut Cur, n: usize| c.uint(n).unwrap_or(0);
+    let num = |x: f64| ffi::lua_pushnumber(l, x);
+    match b {
+        0xcc => num(uint(c, 1) as f64),
+        0xcd => num(uint(c, 2) as f64),
+        0xce => num(uint(c, 4) as f64),
+        0xcf => num(uint(c, 8) as f64),
+        0xd0 => num(uint(c, 1) as u8 as i8 as f64),
+        0xd1 => num(uint(c, 2) as u16 as i16 as f64),
+        0xd2 => num(uint(c, 4) as u32 as i32 as f64),
+        0xd3 => num(uint(c, 8) as i64 as f64),
+        0xc3 => ffi::lua_pushboolean(l, 1),
+        0xc2 => ffi::lua_pushboolean(l, 0),
+        0xca => num(f32::from_bits(uint(c, 4) as u32) as f64),
+        0xcb => num(f64::from_bits(uint(c, 8))),
+        0x00..=0x7f => num(b as f64),
+        0xe0..=0xff => num(b as i8 as f64),
+        0xd9 | 0xda | 0xdb | 0xa0..=0xbf => {
+            let n = if b >= 0xd9 {
+                uint(c, 1 << (b - 0xd9)) as usize
+            } else {
+                (b & 0x1f) as usize
+            };
+            let s = c.take(n).unwrap_or_default();
+            ffi::lua_pushlstring(l, s.as_ptr().cast(), s.len());
+        }
+        0xdc | 0xdd | 0x90..=0x9f => {
+            let n = match b {
+                0xdc => uint(c, 2) as usize,
+                0xdd => uint(c, 4) as usize,
+                _ => (b & 0xf) as usize,
+            };
+            ffi::luaL_checkstack(l, 3, c"msgpack".as_ptr());
+            ffi::lua_createtable(l, 0, 0);
+            for i in 1..=n {
+                push(l, c);
+                ffi::lua_rawseti(l, -2, i as i64);
+            }
+        }
+        0xde | 0xdf | 0x80..=0x8f => {
+            let n = match b {
+                0xde => uint(c, 2) as usize,
+                0xdf => uint(c, 4) as usize,
+                _ => (b & 0xf) as usize,
+            };
+            ffi::luaL_checkstack(l, 4, c"msgpack".as_ptr());
+            ffi::lua_createtable(l, 0, 0);
+            for _ in 0..n {
+                push(l, c);
+                push(l, c);
+                ffi::lua_rawset(l, -3);
+            }
+        }
+        _ => ffi::lua_pushnil(l),
+    }
+}
+
+/// `decode` through mlua, value by value: the path for input with errors.
+fn slow_unpack(
+    lua: &Lua,
+    data: &[u8],
+    offset: i64,
+    limit: i64,
+    decode_all: bool,
+) -> mlua::Result<Result<MultiValue, Fail>> {
     let mut c = Cur {
-        data: &data,
+        data,
         pos: offset as usize,
     };
     let mut out = MultiValue::new();

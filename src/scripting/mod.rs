@@ -7,6 +7,7 @@
 
 pub mod api;
 pub mod bit;
+pub mod call;
 pub mod cjson;
 pub mod cmsgpack;
 pub mod functions;
@@ -99,6 +100,8 @@ pub struct Shared {
     pub resp3: Cell<bool>,
     /// FUNCTION LOAD is running a library's code since then (its 500 ms timeout).
     pub load_started: Cell<Option<Instant>>,
+    /// redis.call's argv, reply and text, reused from call to call.
+    pub scratch: call::ScratchCell,
 }
 
 impl Shared {
@@ -159,6 +162,7 @@ impl Engine {
             ctx: Cell::new(std::ptr::null_mut()),
             resp3: Cell::new(false),
             load_started: Cell::new(None),
+            scratch: Default::default(),
         });
         let (env, runner, protect) = Self::build(&lua, &shared).expect("lua environment");
         let _ = lua.set_memory_limit(MEMORY_LIMIT);

@@ -42,9 +42,33 @@ pub fn hdr_highest(ns: u64) -> u64 {
     hdr_lowest(ns) + (1u64 << bucket) - 1
 }
 
+/// FNV-1a: command names are short and come from the command table, so SipHash's
+/// flooding resistance buys nothing on this per-command path.
+#[derive(Default)]
+pub struct NameHasher(u64);
+
+impl std::hash::Hasher for NameHasher {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+    fn write(&mut self, bytes: &[u8]) {
+        let mut h = if self.0 == 0 {
+            0xcbf2_9ce4_8422_2325
+        } else {
+            self.0
+        };
+        for &b in bytes {
+            h = (h ^ b as u64).wrapping_mul(0x0100_0000_01b3);
+        }
+        self.0 = h;
+    }
+}
+
+pub type NameMap<V> = HashMap<&'static str, V, std::hash::BuildHasherDefault<NameHasher>>;
+
 #[derive(Default)]
 pub struct Stats {
-    pub commands: HashMap<&'static str, CommandStats>,
+    pub commands: NameMap<CommandStats>,
     pub total_commands: u64,
     pub total_connections: u64,
     pub rejected_connections: u64,
@@ -717,7 +741,7 @@ impl World {
     }
 
     pub fn slowlog_check(&mut self, id: ClientId, argv: &[Bytes], micros: u64) {
-        let threshold = self.config.get_i64("slowlog-log-slower-than");
+        let threshold = self.config.slowlog_slower_than();
         if threshold < 0 || (micros as i64) < threshold {
             return;
         }
