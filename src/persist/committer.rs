@@ -313,12 +313,27 @@ impl Log {
     }
 }
 
-/// The net effect of the write sets since the last checkpoint began.
+/// The net effect of the write sets since the last checkpoint began. Only the committer
+/// thread folds into it, outside the committer's lock, from the write sets' ops queued in
+/// `Committer::unfolded` (in LSN order).
 #[derive(Default)]
 struct Delta {
     ops: HashMap<Vec<u8>, Option<Vec<u8>>>,
     gc: Vec<Gc>,
 }
+
+impl Delta {
+    fn fold(&mut self, unfolded: Vec<(Vec<Op>, Vec<Gc>)>) {
+        for (ops, gc) in unfolded {
+            self.ops.extend(ops);
+            self.gc.extend(gc);
+        }
+    }
+}
+
+/// Ops of commits on the keyspace thread waiting to be folded past which it nudges the
+/// committer thread.
+const UNFOLDED_NUDGE: usize = 8192;
 
 /// Under `always`: how long a group may wait for more write sets in all, the longest gap
 /// between two, and from how many write sets in the last group on it waits (`append_group`).
@@ -336,7 +351,9 @@ pub type ToCommitter = Option<WriteSet>;
 /// take it for a commit of its own when nothing else is queued (`commit_inline`).
 pub struct Committer {
     log: Log,
-    delta: Delta,
+    /// Write sets' ops and dead values not yet folded into the delta, oldest first.
+    unfolded: Vec<(Vec<Op>, Vec<Gc>)>,
+    unfolded_ops: usize,
     buf: Vec<u8>,
     last_sync: Instant,
     last_checkpoint: Instant,
@@ -389,7 +406,7 @@ impl Committer {
             first,
             rx,
             &mut self.log,
-            &mut self.delta,
+            &mut self.unfolded,
             &mut self.buf,
             gather,
         );
@@ -429,8 +446,10 @@ impl Committer {
         }
         self.buf.clear();
         redo::encode(&mut self.buf, ws.lsn, &ws.ops);
-        self.delta.ops.extend(ws.ops);
-        self.delta.gc.extend(ws.gc);
+        // Folded by the committer thread (a hash map insert per op is a good part of a
+        // write's cost): this thread only queues them.
+        self.unfolded_ops += ws.ops.len();
+        self.unfolded.push((ws.ops, ws.gc));
         self.want_checkpoint |= ws.sync;
         self.last_group = 1;
         st.log_records.fetch_add(1, Ordering::Relaxed);
@@ -448,10 +467,15 @@ impl Committer {
             return Inline::Nudge;
         }
         st.publish(ws.lsn);
-        if self.checkpoint_due() || self.log.wants_spare() {
+        if self.checkpoint_due() || self.log.wants_spare() || self.unfolded_ops > UNFOLDED_NUDGE {
             return Inline::Nudge;
         }
         Inline::Done
+    }
+
+    fn take_unfolded(&mut self) -> Vec<(Vec<Op>, Vec<Gc>)> {
+        self.unfolded_ops = 0;
+        std::mem::take(&mut self.unfolded)
     }
 
     fn checkpoint_due(&self) -> bool {
@@ -465,7 +489,7 @@ impl Committer {
 
     /// The committer thread's timed work: recovering a log a keyspace-thread commit left
     /// broken, everysec syncs, the move to a ready spare, checkpoints.
-    fn housekeeping(&mut self) {
+    fn housekeeping(&mut self, delta: &mut Delta) {
         let st = self.log.st.clone();
         if self.broken {
             self.broken = false;
@@ -484,7 +508,8 @@ impl Committer {
         }
         self.log.move_to_spare(&self.ckpt_tx);
         if self.checkpoint_due() {
-            if start_checkpoint(&mut self.log, &mut self.delta, &self.ckpt_tx) {
+            delta.fold(self.take_unfolded());
+            if start_checkpoint(&mut self.log, delta, &self.ckpt_tx) {
                 self.want_checkpoint = false;
             }
             self.last_checkpoint = Instant::now();
@@ -537,7 +562,8 @@ pub fn run(
     };
     *slot.lock().expect("lock") = Some(Committer {
         log,
-        delta: Delta::default(),
+        unfolded: Vec::new(),
+        unfolded_ops: 0,
         buf: Vec::new(),
         last_sync: Instant::now(),
         last_checkpoint: Instant::now(),
@@ -546,6 +572,7 @@ pub fn run(
         ckpt_tx,
         broken: false,
     });
+    let mut delta = Delta::default();
     loop {
         let wait = slot
             .lock()
@@ -566,13 +593,19 @@ pub fn run(
         if c.log.stopped {
             break;
         }
-        c.housekeeping();
+        let unfolded = c.take_unfolded();
+        drop(guard);
+        // Outside the lock, so commits on the keyspace thread go on meanwhile.
+        delta.fold(unfolded);
+        let mut guard = slot.lock().expect("lock");
+        guard.as_mut().expect("committer").housekeeping(&mut delta);
     }
     let mut c = slot.lock().expect("lock").take().expect("committer");
     if !c.log.stopped {
         // A clean stop leaves the store up to date, so the next start replays nothing.
         c.log.sync();
-        start_checkpoint(&mut c.log, &mut c.delta, &c.ckpt_tx);
+        delta.fold(c.take_unfolded());
+        start_checkpoint(&mut c.log, &mut delta, &c.ckpt_tx);
     }
     let stopped = c.log.stopped;
     drop(c);
@@ -594,7 +627,7 @@ fn append_group(
     first: WriteSet,
     rx: &Receiver<ToCommitter>,
     log: &mut Log,
-    delta: &mut Delta,
+    unfolded: &mut Vec<(Vec<Op>, Vec<Gc>)>,
     buf: &mut Vec<u8>,
     gather: Option<Duration>,
 ) -> (u64, bool, u64) {
@@ -607,8 +640,7 @@ fn append_group(
         lsn = ws.lsn;
         force |= ws.sync;
         records += 1;
-        delta.ops.extend(ws.ops);
-        delta.gc.extend(ws.gc);
+        unfolded.push((ws.ops, ws.gc));
         if buf.len() < 16 << 20 {
             // A nudge (None) in the queue ends the group; housekeeping follows it anyway.
             next = rx.try_recv().ok().flatten();
