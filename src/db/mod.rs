@@ -147,7 +147,9 @@ impl Dead {
 /// scan is returned), which Redis gets from its reverse-binary dict cursor.
 #[derive(Debug, Default)]
 pub struct Db {
-    map: HashMap<Bytes, Entry>,
+    /// foldhash: seeded per process like std's SipHash (no collision flooding), at a fraction
+    /// of its cost (SipHash was about 8% of the CPU of a SET).
+    map: HashMap<Bytes, Entry, foldhash::fast::RandomState>,
     expiries: BTreeSet<(i64, Bytes)>,
     pub(crate) order: BTreeSet<(u64, Bytes)>,
     /// The current command's time (unix ms), set before each use: expiry is judged against it,

@@ -142,7 +142,8 @@ impl World {
             let code = self.functions.libs.libs.get(&name).map(|l| l.code.to_vec());
             ops.push((record::library_key(&name), code));
         }
-        let mut seen: HashSet<(u64, Bytes)> = HashSet::with_capacity(events.len());
+        let mut seen =
+            super::faults::KeySet::with_capacity_and_hasher(events.len(), Default::default());
         for (space, key) in events {
             if seen.contains(&(space, key.clone())) {
                 continue;

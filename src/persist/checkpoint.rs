@@ -36,7 +36,7 @@ pub fn checkpoint_op(lsn: u64) -> Op {
 
 /// One checkpoint's worth of work.
 pub struct Job {
-    pub ops: HashMap<Vec<u8>, Option<Vec<u8>>>,
+    pub ops: HashMap<Vec<u8>, Option<Vec<u8>>, foldhash::fast::RandomState>,
     pub lsn: u64,
     /// Segments wholly covered by `lsn`, with the bytes of records in each: deleted once the
     /// store is synced.

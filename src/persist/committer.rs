@@ -318,7 +318,7 @@ impl Log {
 /// `Committer::unfolded` (in LSN order).
 #[derive(Default)]
 struct Delta {
-    ops: HashMap<Vec<u8>, Option<Vec<u8>>>,
+    ops: HashMap<Vec<u8>, Option<Vec<u8>>, foldhash::fast::RandomState>,
     gc: Vec<Gc>,
 }
 

@@ -24,10 +24,13 @@ use crate::commands::{Command, Flags};
 use crate::server::core::World;
 use crate::server::ClientId;
 
+/// The (key space, key) pairs of one write set.
+pub type KeySet = HashSet<(u64, Bytes), foldhash::fast::RandomState>;
+
 /// The keys of one write set not yet durable.
 pub struct Inflight {
     pub lsn: u64,
-    pub keys: HashSet<(u64, Bytes)>,
+    pub keys: KeySet,
     /// A FLUSHDB/FLUSHALL/SWAPDB: every key may differ.
     pub all: bool,
 }
@@ -108,7 +111,7 @@ impl Persist {
     /// At each write set (`persist_commit`): remembers its keys until it is durable. A write
     /// set made in a turn where no command wrote holds only expirations and is not remembered:
     /// otherwise every key expiring during a failure would hold its readers.
-    pub fn note_write_set(&mut self, keys: HashSet<(u64, Bytes)>, all: bool) {
+    pub fn note_write_set(&mut self, keys: KeySet, all: bool) {
         self.trim_inflight();
         if self.reads.wrote {
             self.inflight.push_back(Inflight {
