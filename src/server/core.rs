@@ -122,7 +122,7 @@ pub struct SlowlogEntry {
 
 pub struct World {
     pub keyspace: Keyspace,
-    pub clients: HashMap<ClientId, Client>,
+    pub clients: HashMap<ClientId, Client, foldhash::fast::RandomState>,
     pub config: Config,
     pub blocking: BlockRegistry,
     pub pubsub: PubSub,
@@ -177,7 +177,7 @@ impl World {
         let now = now_ms();
         World {
             keyspace: Keyspace::new(dbs),
-            clients: HashMap::new(),
+            clients: HashMap::default(),
             config,
             blocking: BlockRegistry::default(),
             pubsub: PubSub::default(),
@@ -409,7 +409,8 @@ impl World {
         // In the order the clients' commands ran this turn (first output first): held replies
         // are released in this order, so a reply never overtakes one produced before it.
         let mut ids = std::mem::take(&mut self.with_output);
-        let mut seen = HashSet::with_capacity(ids.len());
+        let mut seen: HashSet<ClientId, foldhash::fast::RandomState> =
+            HashSet::with_capacity_and_hasher(ids.len(), Default::default());
         ids.retain(|id| seen.insert(*id));
         // Replies leave only once every write set executed before them is durable.
         let hold = self
