@@ -30,12 +30,16 @@ struct Model {
     /// Its own database (2 + id): keys set since the last acknowledged FLUSHDB; keys removed by it.
     live: HashSet<u64>,
     flushed: HashSet<u64>,
+    /// The list edited in the middle (LREM, LINSERT, LSET, LPUSH, RPOP), and what it would be
+    /// if the edit in flight happened.
+    edited: Vec<String>,
+    edited_next: Vec<String>,
     /// The operation in flight when the server died (kind, n): it may or may not have happened.
     inflight: Option<(u8, u64)>,
     acked: u64,
 }
 
-const KINDS: u8 = 9;
+const KINDS: u8 = 10;
 
 fn run_client(port: u16, id: usize, stop: Arc<AtomicBool>, start_n: u64, m: &mut Model) {
     let Ok(mut c) = Conn::connect(port) else {
@@ -97,6 +101,17 @@ fn run_client(port: u16, id: usize, stop: Arc<AtomicBool>, start_n: u64, m: &mut
                     c.cmd(&["SET", &format!("t:{id}:{n}"), &ns, "EX", "100000"])?;
                     m.ttl_set.push(n);
                 }
+                9 => {
+                    let (args, next) = middle_edit(&mut rng, &m.edited, n);
+                    m.edited_next = next;
+                    let args: Vec<&str> = args.iter().map(|s| s.as_str()).collect();
+                    let mut full = args[..1].to_vec();
+                    let key = format!("e:{id}");
+                    full.push(&key);
+                    full.extend(&args[1..]);
+                    c.cmd(&full)?;
+                    m.edited = m.edited_next.clone();
+                }
                 _ => {
                     if n.is_multiple_of(7) {
                         c3.cmd(&["FLUSHDB"])?;
@@ -137,6 +152,16 @@ fn check(port: u16, id: usize, m: &Model) -> Result<(), String> {
     }
     if !ok {
         return err("list", format!("expected {expect:?} got {q:?}"));
+    }
+    let e = c
+        .cmd(&["LRANGE", &format!("e:{id}"), "0", "-1"])
+        .map_err(|e| e.to_string())?
+        .items();
+    if e != m.edited && !(inflight(9).is_some() && e == m.edited_next) {
+        return err(
+            "middle-edited list",
+            format!("expected {:?} got {e:?}", m.edited),
+        );
     }
     let v = c
         .cmd(&["GET", &format!("c:{id}")])
@@ -332,6 +357,51 @@ fn main() {
     }
 }
 
+/// A random edit of the list `list` (the command without its key) and the list after it:
+/// mostly BullMQ's pattern (LPUSH a job id, LREM -1 one of them, anywhere in the list), with
+/// LINSERT, LSET, RPOP and repeated values removed all at once (LREM 0), up to ~300 elements.
+fn middle_edit(rng: &mut impl Rng, list: &[String], n: u64) -> (Vec<String>, Vec<String>) {
+    let mut next = list.to_vec();
+    let ns = n.to_string();
+    let pick = |rng: &mut dyn rand::RngCore| list[rng.gen_range(0..list.len())].clone();
+    let args: Vec<String> = match rng.gen_range(0..10) {
+        _ if list.len() < 20 => {
+            next.insert(0, ns.clone());
+            vec!["LPUSH".into(), ns]
+        }
+        0..=2 if list.len() < 300 => {
+            next.insert(0, ns.clone());
+            vec!["LPUSH".into(), ns]
+        }
+        0..=4 => {
+            let v = pick(rng);
+            let at = next.iter().rposition(|x| *x == v).expect("present");
+            next.remove(at);
+            vec!["LREM".into(), "-1".into(), v]
+        }
+        5 => {
+            let v = pick(rng);
+            let at = next.iter().position(|x| *x == v).expect("present");
+            next.insert(at, ns.clone());
+            vec!["LINSERT".into(), "BEFORE".into(), v, ns]
+        }
+        6 => {
+            let i = rng.gen_range(0..list.len());
+            next[i] = if rng.gen_bool(0.3) { "dup".into() } else { ns };
+            vec!["LSET".into(), i.to_string(), next[i].clone()]
+        }
+        7 => {
+            next.retain(|x| x != "dup");
+            vec!["LREM".into(), "0".into(), "dup".into()]
+        }
+        _ => {
+            next.pop();
+            vec!["RPOP".into()]
+        }
+    };
+    (args, next)
+}
+
 /// After a check, folds the in-flight operation's outcome (read back from the server) into the
 /// model, so the next trial starts from what the server really holds.
 fn resolve(port: u16, id: usize, m: &mut Model) -> std::io::Result<()> {
@@ -379,6 +449,11 @@ fn resolve(port: u16, id: usize, m: &mut Model) -> std::io::Result<()> {
         7 => {
             if yes(c.cmd(&["EXISTS", &format!("t:{id}:{n}")])?) {
                 m.ttl_set.push(n);
+            }
+        }
+        9 => {
+            if c.cmd(&["LRANGE", &format!("e:{id}"), "0", "-1"])?.items() == m.edited_next {
+                m.edited = m.edited_next.clone();
             }
         }
         _ => {

@@ -332,30 +332,26 @@ fn lrem(ctx: &mut Ctx, argv: &[Bytes]) -> Reply {
         } else {
             count.unsigned_abs().min(usize::MAX as u64) as usize
         };
-        // One pass: mark the first `limit` matches from the chosen end, then keep the rest.
-        let mut removed = 0usize;
-        let mut drop = vec![false; list.len()];
+        // One pass: the positions of the first `limit` matches from the chosen end.
+        let mut pos = Vec::new();
         let order: Box<dyn Iterator<Item = usize>> = if count >= 0 {
             Box::new(0..list.len())
         } else {
             Box::new((0..list.len()).rev())
         };
         for i in order {
-            if removed >= limit {
+            if pos.len() >= limit {
                 break;
             }
             if list[i] == elem {
-                drop[i] = true;
-                removed += 1;
+                pos.push(i);
             }
         }
-        if removed > 0 {
-            let mut i = 0;
-            list.retain(|_| {
-                i += 1;
-                !drop[i - 1]
-            });
+        let removed = pos.len();
+        if count < 0 {
+            pos.reverse();
         }
+        list.remove_at(&pos);
         if removed > 0 {
             ctx.db().remove_if_empty(key);
             ctx.modified(key);
