@@ -363,7 +363,14 @@ pub struct Committer {
     ckpt_tx: std::sync::mpsc::Sender<ToCheckpointer>,
     /// A write or sync on the keyspace thread failed: the committer thread recovers the log.
     broken: bool,
+    /// An inline commit was slow (`SLOW_INLINE`): commits go to the committer thread until then.
+    inline_paused_until: Option<Instant>,
 }
+
+/// An append + fdatasync on the keyspace thread slower than this sends the next commits to the
+/// committer thread for `INLINE_PAUSE` (a disk this slow would stall every client in turn).
+const SLOW_INLINE: Duration = Duration::from_millis(5);
+const INLINE_PAUSE: Duration = Duration::from_secs(1);
 
 /// Where the committer's state lives once the committer has opened its first segment; empty
 /// before that and after it stopped.
@@ -438,6 +445,7 @@ impl Committer {
         let st = self.log.st.clone();
         if self.broken
             || self.log.stopped
+            || self.inline_paused_until.is_some_and(|t| Instant::now() < t)
             || self.log.lsn + 1 != ws.lsn
             || st.mode.load(Ordering::Relaxed) != ALWAYS
             || st.failing.load(Ordering::Relaxed)
@@ -455,12 +463,18 @@ impl Committer {
         st.log_records.fetch_add(1, Ordering::Relaxed);
         st.batches.fetch_add(1, Ordering::Relaxed);
         let buf = std::mem::take(&mut self.buf);
+        let started = Instant::now();
         let done = self
             .log
             .try_write(&buf, ws.lsn)
             .and_then(|_| self.log.try_sync());
         self.buf = buf;
         self.last_sync = Instant::now();
+        // A slow disk must not freeze the keyspace thread: reads and other clients' commands
+        // go on while the committer thread waits for it instead.
+        if self.last_sync - started > SLOW_INLINE {
+            self.inline_paused_until = Some(self.last_sync + INLINE_PAUSE);
+        }
         if let Err(e) = done {
             st.fail("write", &e);
             self.broken = true;
@@ -571,6 +585,7 @@ pub fn run(
         last_group: 0,
         ckpt_tx,
         broken: false,
+        inline_paused_until: None,
     });
     let mut delta = Delta::default();
     loop {
