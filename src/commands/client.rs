@@ -148,12 +148,14 @@ fn flags(c: &Client) -> String {
 /// One CLIENT LIST line (Redis 7.0 fields), without the newline.
 fn info_line(c: &Client, now: i64) -> String {
     let multi = c.multi.as_ref().map_or(-1, |m| m.len() as i64);
+    // Output the socket has not taken yet (what the output buffer limits count).
+    let omem = c.sender.pending_bytes();
     let name = c
         .name
         .as_ref()
         .map(|n| String::from_utf8_lossy(n).into_owned());
     format!(
-        "id={} addr={} laddr={} fd={} name={} age={} idle={} flags={} db={} sub={} psub={} ssub={} multi={} qbuf=0 qbuf-free=0 argv-mem=0 multi-mem=0 rbs=1024 rbp=0 obl=0 oll=0 omem=0 tot-mem=1024 events=r cmd={} user=default redir={} resp={}",
+        "id={} addr={} laddr={} fd={} name={} age={} idle={} flags={} db={} sub={} psub={} ssub={} multi={} qbuf=0 qbuf-free=0 argv-mem=0 multi-mem=0 rbs=1024 rbp=0 obl=0 oll=0 omem={} tot-mem={} events=r cmd={} user=default redir={} resp={}",
         c.id,
         c.addr,
         c.local,
@@ -167,6 +169,8 @@ fn info_line(c: &Client, now: i64) -> String {
         c.patterns.len(),
         c.shard_channels.len(),
         multi,
+        omem,
+        1024 + omem,
         c.last_cmd,
         redir(c.tracking.as_deref()),
         if c.resp3 { 3 } else { 2 },

@@ -63,6 +63,8 @@ pub struct Client {
     pub reply_mode: ReplyMode,
     pub monitor: bool,
     pub closing: bool,
+    /// Unix second the output first passed the soft output buffer limit (output_limits.rs).
+    pub obuf_soft_since: Option<i64>,
     pub no_evict: bool,
     /// CLIENT TRACKING on (None: off).
     pub tracking: Option<Box<super::tracking::ClientTracking>>,
@@ -107,6 +109,7 @@ impl Client {
             reply_mode: ReplyMode::On,
             monitor: false,
             closing: false,
+            obuf_soft_since: None,
             no_evict: false,
             tracking: None,
             lua_debug: None,

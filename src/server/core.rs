@@ -167,6 +167,8 @@ pub struct World {
     pub loading: Option<Box<crate::persist::loading::Loading>>,
     /// Client-side caching (CLIENT TRACKING).
     pub tracking: super::tracking::Tracking,
+    /// `client-output-buffer-limit` as last read, parsed (output_limits.rs).
+    pub output_limits: (String, super::output_limits::OutputLimits),
     /// A `SCRIPT DEBUG YES` session runs: its changes are undone when it ends.
     pub(super) discard: Option<Box<super::discard::Discard>>,
 }
@@ -207,6 +209,7 @@ impl World {
             persist: None,
             loading: None,
             tracking: Default::default(),
+            output_limits: Default::default(),
             discard: None,
         }
     }
@@ -418,7 +421,7 @@ impl World {
             .as_ref()
             .map(|p| p.lsn)
             .filter(|lsn| self.persist.as_ref().is_some_and(|p| p.durable() < *lsn));
-        for id in ids {
+        for &id in &ids {
             if let Some(c) = self.clients.get_mut(&id) {
                 self.stats.net_output_bytes += c.out.len() as u64;
                 if let (Some(lsn), false) = (hold, c.out.is_empty()) {
@@ -441,6 +444,7 @@ impl World {
                 }
             }
         }
+        self.enforce_output_limits(&ids);
         if let Some(p) = self.persist.as_mut() {
             p.flushed();
         }

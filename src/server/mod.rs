@@ -6,6 +6,7 @@ pub mod core;
 pub mod discard;
 pub mod dispatch;
 pub mod net;
+pub mod output_limits;
 pub mod pause;
 pub mod pubsub;
 pub mod tracking;

@@ -113,6 +113,8 @@ struct ConnState {
     parser: Parser,
     /// False after a protocol error: nothing more is read.
     reading: bool,
+    /// Closed at once, its output dropped (client-output-buffer-limit).
+    aborted: bool,
 }
 
 /// What the task must wait for before it can write more.
@@ -135,6 +137,7 @@ impl Conn {
                 // authentication, and the parser applies only the general limits.
                 parser: Parser::new(true),
                 reading: true,
+                aborted: false,
             }),
             wake: Notify::new(),
             fd,
@@ -163,6 +166,31 @@ impl Conn {
     pub fn has_pending_output(&self) -> bool {
         let st = self.state.borrow();
         !st.unwritten.is_empty() || st.queue.iter().any(|o| matches!(o, Out::Data(_)))
+    }
+
+    /// Bytes of output the socket has not taken yet (CLIENT LIST omem, output buffer limits).
+    pub fn pending_bytes(&self) -> usize {
+        let st = self.state.borrow();
+        let queued: usize = st
+            .queue
+            .iter()
+            .map(|o| match o {
+                Out::Data(d) => d.len(),
+                _ => 0,
+            })
+            .sum();
+        st.unwritten.len() + queued
+    }
+
+    /// Drops the pending output and closes the connection now, as Redis frees a client past
+    /// its output buffer limit.
+    pub fn abort(&self) {
+        let mut st = self.state.borrow_mut();
+        st.aborted = true;
+        st.queue.clear();
+        st.unwritten = BytesMut::new();
+        drop(st);
+        self.wake.notify_one();
     }
 
     /// Every reply byte queued so far (fuzzing and tests without sockets).
@@ -408,6 +436,9 @@ fn start(stream: TcpStream, addr: std::net::SocketAddr, shared: &Rc<Shared>) -> 
 
 async fn connection(sock: AsyncFd<std::net::TcpStream>, id: u64, conn: Rc<Conn>, shared: &Shared) {
     loop {
+        if conn.state.borrow().aborted {
+            break;
+        }
         let staged = conn.stage(shared.releases.released());
         if staged.writable && !conn.write_ready(sock.get_ref()) {
             break;
