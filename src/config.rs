@@ -140,6 +140,8 @@ pub struct Config {
     pub file: Option<String>,
     /// `slowlog-log-slower-than`, parsed once: every command reads it.
     slowlog_slower_than: i64,
+    /// `maxmemory` in bytes, parsed once: every growing command reads it.
+    maxmemory: u64,
 }
 
 impl Config {
@@ -151,6 +153,7 @@ impl Config {
                 .collect(),
             file: None,
             slowlog_slower_than: 0,
+            maxmemory: 0,
         }
         .cached()
     }
@@ -158,7 +161,13 @@ impl Config {
     /// Refreshes the parsed copies of hot parameters.
     fn cached(mut self) -> Config {
         self.slowlog_slower_than = self.get_i64("slowlog-log-slower-than");
+        self.maxmemory = self.get_i64("maxmemory").max(0) as u64;
         self
+    }
+
+    /// `maxmemory` in bytes (0: no limit).
+    pub fn maxmemory(&self) -> u64 {
+        self.maxmemory
     }
 
     /// `slowlog-log-slower-than` (microseconds; negative: off).
@@ -295,6 +304,9 @@ impl Config {
         self.values.insert(p.name.to_string(), value);
         if p.name == "slowlog-log-slower-than" {
             self.slowlog_slower_than = self.get_i64(p.name);
+        }
+        if p.name == "maxmemory" {
+            self.maxmemory = self.get_i64(p.name).max(0) as u64;
         }
         Ok(())
     }

@@ -174,6 +174,14 @@ unsafe fn run(
             scratch.reply = Some(Reply::Error(format!("-{e}")));
             return Err(None);
         }
+    }
+    // As Redis's scriptVerifyOOM: past maxmemory, a command that may grow memory is refused
+    // unless the script has already written (it cannot stop halfway).
+    let dirty = ctx.w.script_run.as_ref().is_some_and(|r| r.wrote);
+    if cmd.has(Flags::DENYOOM) && !dirty && ctx.w.out_of_memory() {
+        return Err(Some(crate::server::maxmemory::OOM_ERROR));
+    }
+    if cmd.has(Flags::WRITE) {
         if let Some(run) = ctx.w.script_run.as_mut() {
             run.wrote = true;
         }

@@ -167,6 +167,8 @@ pub struct World {
     pub loading: Option<Box<crate::persist::loading::Loading>>,
     /// Client-side caching (CLIENT TRACKING).
     pub tracking: super::tracking::Tracking,
+    /// RSS as last sampled, for `maxmemory` (maxmemory.rs).
+    pub used_memory_sample: u64,
     /// `client-output-buffer-limit` as last read, parsed (output_limits.rs).
     pub output_limits: (String, super::output_limits::OutputLimits),
     /// A `SCRIPT DEBUG YES` session runs: its changes are undone when it ends.
@@ -210,6 +212,7 @@ impl World {
             loading: None,
             tracking: Default::default(),
             output_limits: Default::default(),
+            used_memory_sample: crate::commands::introspection::rss_bytes(),
             discard: None,
         }
     }
@@ -654,6 +657,7 @@ impl World {
         }
         if now - self.last_expire_cycle >= 100 {
             self.last_expire_cycle = now;
+            self.sample_memory();
             self.close_idle_clients(now);
             self.active_expire(now);
             if self.tracking.clients > 0 {

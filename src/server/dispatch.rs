@@ -123,6 +123,14 @@ fn check(w: &World, id: ClientId, argv: &[Bytes]) -> Result<&'static Command, Re
     if client.multi.is_some() && cmd.has(Flags::NO_MULTI) {
         return Err(Reply::err("ERR Command not allowed inside a transaction"));
     }
+    // Redis skips this while a script yields (BUSY comes first then).
+    let busy = w.script_run.as_ref().is_some_and(|r| r.busy);
+    if !busy
+        && w.out_of_memory()
+        && super::maxmemory::refused_when_oom(cmd, client.multi.as_deref())
+    {
+        return Err(Reply::err(&super::maxmemory::OOM_ERROR[1..]));
+    }
     if let Some(e) = w.loading_refusal(cmd, client.multi.as_deref()) {
         return Err(e);
     }

@@ -5,6 +5,7 @@ pub mod client;
 pub mod core;
 pub mod discard;
 pub mod dispatch;
+pub mod maxmemory;
 pub mod net;
 pub mod output_limits;
 pub mod pause;
