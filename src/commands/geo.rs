@@ -495,8 +495,15 @@ fn sort_points(points: &mut Vec<Point>, sort: Sort, returned: usize) {
         (Sort::None, _) => {}
         (Sort::Asc, true) => csort::qsort(points, by_dist),
         (Sort::Desc, true) => csort::qsort(points, desc),
-        (Sort::Asc, false) => csort::pqsort(points, by_dist, 0, returned - 1),
-        (Sort::Desc, false) => csort::pqsort(points, desc, 0, returned - 1),
+        (Sort::Asc, false) => csort::pqsort(
+            points,
+            &|a, b| by_dist(a, b).cmp(&0),
+            0,
+            returned as i64 - 1,
+        ),
+        (Sort::Desc, false) => {
+            csort::pqsort(points, &|a, b| desc(a, b).cmp(&0), 0, returned as i64 - 1)
+        }
     }
 }
 

@@ -17,6 +17,7 @@ use bytes::Bytes;
 
 use super::args::{int, is, syntax, R};
 use super::{Command, Ctx, Flags as F};
+use crate::db::csort::pqsort;
 use crate::db::{List, Value};
 use crate::protocol::numbers::parse_f64;
 use crate::protocol::Reply;
@@ -345,130 +346,6 @@ fn sort_generic(ctx: &mut Ctx, argv: &[Bytes], readonly: bool) -> R<Reply> {
         ctx.modified(&dst);
     }
     Ok(Reply::Int(n as i64))
-}
-
-/// Redis's `pqsort`: Bentley & McIlroy's quicksort that only recurses into partitions
-/// overlapping the elements `lrange..=rrange`, step for step, so ties land where Redis puts
-/// them.
-fn pqsort<T>(v: &mut [T], cmp: &dyn Fn(&T, &T) -> Ordering, lrange: i64, rrange: i64) {
-    let n = v.len();
-    pq(v, 0, n, cmp, lrange, rrange);
-}
-
-fn med3<T>(v: &[T], a: usize, b: usize, c: usize, cmp: &dyn Fn(&T, &T) -> Ordering) -> usize {
-    let lt = |x: usize, y: usize| cmp(&v[x], &v[y]) == Ordering::Less;
-    let gt = |x: usize, y: usize| cmp(&v[x], &v[y]) == Ordering::Greater;
-    if lt(a, b) {
-        if lt(b, c) {
-            b
-        } else if lt(a, c) {
-            c
-        } else {
-            a
-        }
-    } else if gt(b, c) {
-        b
-    } else if lt(a, c) {
-        a
-    } else {
-        c
-    }
-}
-
-fn vecswap<T>(v: &mut [T], a: usize, b: usize, n: usize) {
-    for k in 0..n {
-        v.swap(a + k, b + k);
-    }
-}
-
-fn pq<T>(
-    v: &mut [T],
-    mut a: usize,
-    mut n: usize,
-    cmp: &dyn Fn(&T, &T) -> Ordering,
-    lrange: i64,
-    rrange: i64,
-) {
-    // Whether the partition [lo, lo + len) lies wholly before or after the wanted range.
-    let outside = |lo: usize, len: usize| {
-        let (lo, hi) = (lo as i64, (lo + len) as i64);
-        (lrange < lo && rrange < lo) || (lrange >= hi && rrange >= hi)
-    };
-    loop {
-        if n < 7 {
-            for pm in a + 1..a + n {
-                let mut pl = pm;
-                while pl > a && cmp(&v[pl - 1], &v[pl]) == Ordering::Greater {
-                    v.swap(pl, pl - 1);
-                    pl -= 1;
-                }
-            }
-            return;
-        }
-        let mut pm = a + n / 2;
-        if n > 7 {
-            let mut pl = a;
-            let mut pn = a + n - 1;
-            if n > 40 {
-                let d = n / 8;
-                pl = med3(v, pl, pl + d, pl + 2 * d, cmp);
-                pm = med3(v, pm - d, pm, pm + d, cmp);
-                pn = med3(v, pn - 2 * d, pn - d, pn, cmp);
-            }
-            pm = med3(v, pl, pm, pn, cmp);
-        }
-        v.swap(a, pm);
-        let (mut pa, mut pb) = (a + 1, a + 1);
-        let (mut pc, mut pd) = (a + n - 1, a + n - 1);
-        loop {
-            while pb <= pc {
-                let c = cmp(&v[pb], &v[a]);
-                if c == Ordering::Greater {
-                    break;
-                }
-                if c == Ordering::Equal {
-                    v.swap(pa, pb);
-                    pa += 1;
-                }
-                pb += 1;
-            }
-            while pb <= pc {
-                let c = cmp(&v[pc], &v[a]);
-                if c == Ordering::Less {
-                    break;
-                }
-                if c == Ordering::Equal {
-                    v.swap(pc, pd);
-                    pd -= 1;
-                }
-                pc -= 1;
-            }
-            if pb > pc {
-                break;
-            }
-            v.swap(pb, pc);
-            pb += 1;
-            pc -= 1;
-        }
-        let pn = a + n;
-        let r = (pa - a).min(pb - pa);
-        vecswap(v, a, pb - r, r);
-        let r = (pd - pc).min(pn - pd - 1);
-        vecswap(v, pb, pn - r, r);
-        let r = pb - pa;
-        if r > 1 && !outside(a, r) {
-            pq(v, a, r, cmp, lrange, rrange);
-        }
-        let r = pd - pc;
-        if r <= 1 {
-            return;
-        }
-        a = pn - r;
-        n = r;
-        if outside(a, n) {
-            return;
-        }
-    }
 }
 
 #[cfg(test)]

@@ -3,7 +3,7 @@
 //! (Bentley & McIlroy quicksort that only sorts the part holding a range of positions).
 //! `cmp` returns <0, 0, >0 as a C comparator does.
 
-use std::cmp::min;
+use std::cmp::Ordering;
 
 /// glibc `qsort`: stable merge sort, halves split at n/2, left element taken on `cmp <= 0`.
 pub fn qsort<T, F: Fn(&T, &T) -> i32>(v: &mut Vec<T>, cmp: F) {
@@ -46,24 +46,29 @@ fn msort<F: Fn(&usize, &usize) -> i32>(b: &mut [usize], tmp: &mut [usize], cmp: 
     b[..k].copy_from_slice(&tmp[..k]);
 }
 
-/// Redis `pqsort(a, n, es, cmp, lrange, rrange)`: afterwards positions lrange..=rrange hold
-/// what a full sort would put there.
-pub fn pqsort<T, F: Fn(&T, &T) -> i32>(v: &mut [T], cmp: F, lrange: usize, rrange: usize) {
-    pq(v, 0, v.len(), &cmp, lrange, rrange);
+/// Redis's `pqsort`: Bentley & McIlroy's quicksort that only recurses into partitions
+/// overlapping the elements `lrange..=rrange`, step for step, so ties land where Redis puts
+/// them (SORT ... LIMIT, GEO ... COUNT). The range is signed as C's pointer range is: SORT's
+/// `LIMIT 0 0` asks for `0..=-1`.
+pub fn pqsort<T>(v: &mut [T], cmp: &dyn Fn(&T, &T) -> Ordering, lrange: i64, rrange: i64) {
+    let n = v.len();
+    pq(v, 0, n, cmp, lrange, rrange);
 }
 
-fn med3<T, F: Fn(&T, &T) -> i32>(v: &[T], a: usize, b: usize, c: usize, cmp: &F) -> usize {
-    if cmp(&v[a], &v[b]) < 0 {
-        if cmp(&v[b], &v[c]) < 0 {
+fn med3<T>(v: &[T], a: usize, b: usize, c: usize, cmp: &dyn Fn(&T, &T) -> Ordering) -> usize {
+    let lt = |x: usize, y: usize| cmp(&v[x], &v[y]) == Ordering::Less;
+    let gt = |x: usize, y: usize| cmp(&v[x], &v[y]) == Ordering::Greater;
+    if lt(a, b) {
+        if lt(b, c) {
             b
-        } else if cmp(&v[a], &v[c]) < 0 {
+        } else if lt(a, c) {
             c
         } else {
             a
         }
-    } else if cmp(&v[b], &v[c]) > 0 {
+    } else if gt(b, c) {
         b
-    } else if cmp(&v[a], &v[c]) < 0 {
+    } else if lt(a, c) {
         a
     } else {
         c
@@ -71,30 +76,29 @@ fn med3<T, F: Fn(&T, &T) -> i32>(v: &[T], a: usize, b: usize, c: usize, cmp: &F)
 }
 
 fn vecswap<T>(v: &mut [T], a: usize, b: usize, n: usize) {
-    for i in 0..n {
-        v.swap(a + i, b + i);
+    for k in 0..n {
+        v.swap(a + k, b + k);
     }
 }
 
-/// Whether a segment [start, start + len) may hold a position of the wanted range.
-fn overlaps(start: usize, len: usize, l: usize, r: usize) -> bool {
-    !((l < start && r < start) || (l >= start + len && r >= start + len))
-}
-
-/// `_pqsort` on positions [a, a + n) of `v`, in element units instead of bytes.
-fn pq<T, F: Fn(&T, &T) -> i32>(
+fn pq<T>(
     v: &mut [T],
     mut a: usize,
     mut n: usize,
-    cmp: &F,
-    l: usize,
-    r: usize,
+    cmp: &dyn Fn(&T, &T) -> Ordering,
+    lrange: i64,
+    rrange: i64,
 ) {
+    // Whether the partition [lo, lo + len) lies wholly before or after the wanted range.
+    let outside = |lo: usize, len: usize| {
+        let (lo, hi) = (lo as i64, (lo + len) as i64);
+        (lrange < lo && rrange < lo) || (lrange >= hi && rrange >= hi)
+    };
     loop {
         if n < 7 {
             for pm in a + 1..a + n {
                 let mut pl = pm;
-                while pl > a && cmp(&v[pl - 1], &v[pl]) > 0 {
+                while pl > a && cmp(&v[pl - 1], &v[pl]) == Ordering::Greater {
                     v.swap(pl, pl - 1);
                     pl -= 1;
                 }
@@ -115,56 +119,55 @@ fn pq<T, F: Fn(&T, &T) -> i32>(
         }
         v.swap(a, pm);
         let (mut pa, mut pb) = (a + 1, a + 1);
-        // pc and pd may step one below pb; kept as signed positions.
-        let (mut pc, mut pd) = ((a + n - 1) as isize, (a + n - 1) as isize);
+        let (mut pc, mut pd) = (a + n - 1, a + n - 1);
         loop {
-            while pb as isize <= pc {
+            while pb <= pc {
                 let c = cmp(&v[pb], &v[a]);
-                if c > 0 {
+                if c == Ordering::Greater {
                     break;
                 }
-                if c == 0 {
+                if c == Ordering::Equal {
                     v.swap(pa, pb);
                     pa += 1;
                 }
                 pb += 1;
             }
-            while pb as isize <= pc {
-                let c = cmp(&v[pc as usize], &v[a]);
-                if c < 0 {
+            while pb <= pc {
+                let c = cmp(&v[pc], &v[a]);
+                if c == Ordering::Less {
                     break;
                 }
-                if c == 0 {
-                    v.swap(pc as usize, pd as usize);
+                if c == Ordering::Equal {
+                    v.swap(pc, pd);
                     pd -= 1;
                 }
                 pc -= 1;
             }
-            if pb as isize > pc {
+            if pb > pc {
                 break;
             }
-            v.swap(pb, pc as usize);
+            v.swap(pb, pc);
             pb += 1;
             pc -= 1;
         }
         let pn = a + n;
-        let s = min(pa - a, pb - pa);
-        vecswap(v, a, pb - s, s);
-        let s = min((pd - pc) as usize, pn - pd as usize - 1);
-        vecswap(v, pb, pn - s, s);
-        let s = pb - pa;
-        if s > 1 && overlaps(a, s, l, r) {
-            pq(v, a, s, cmp, l, r);
+        let r = (pa - a).min(pb - pa);
+        vecswap(v, a, pb - r, r);
+        let r = (pd - pc).min(pn - pd - 1);
+        vecswap(v, pb, pn - r, r);
+        let r = pb - pa;
+        if r > 1 && !outside(a, r) {
+            pq(v, a, r, cmp, lrange, rrange);
         }
-        let s = (pd - pc) as usize;
-        if s > 1 {
-            a = pn - s;
-            n = s;
-            if overlaps(a, n, l, r) {
-                continue;
-            }
+        let r = pd - pc;
+        if r <= 1 {
+            return;
         }
-        return;
+        a = pn - r;
+        n = r;
+        if outside(a, n) {
+            return;
+        }
     }
 }
 
@@ -174,6 +177,10 @@ mod tests {
 
     fn by_key(a: &(i32, usize), b: &(i32, usize)) -> i32 {
         (a.0 > b.0) as i32 - (a.0 < b.0) as i32
+    }
+
+    fn by_key_ord(a: &(i32, usize), b: &(i32, usize)) -> Ordering {
+        a.0.cmp(&b.0)
     }
 
     #[test]
@@ -196,11 +203,11 @@ mod tests {
             let mut sorted: Vec<i32> = v.iter().map(|x| x.0).collect();
             sorted.sort();
             let k = n.div_ceil(3);
-            pqsort(&mut v, by_key, 0, k - 1);
+            pqsort(&mut v, &by_key_ord, 0, k as i64 - 1);
             let got: Vec<i32> = v[..k].iter().map(|x| x.0).collect();
             assert_eq!(got, sorted[..k]);
             let mut full = v.clone();
-            pqsort(&mut full, by_key, 0, n - 1);
+            pqsort(&mut full, &by_key_ord, 0, n as i64 - 1);
             assert!(full.windows(2).all(|w| w[0].0 <= w[1].0));
         }
     }
