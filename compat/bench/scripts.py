@@ -16,11 +16,12 @@ import json
 import os
 import shutil
 import statistics
-import socket
 import subprocess
 import sys
 import tempfile
 import time
+
+from common import free_port, log
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(os.path.dirname(HERE))
@@ -41,18 +42,6 @@ ap.add_argument("--port", type=int, default=0, help="first port to use (default:
 ap.add_argument("--servers", default="redis,always,no")
 ap.add_argument("--json", help="also write the raw rows here")
 args = ap.parse_args()
-
-
-def log(msg):
-    print(f"[{time.strftime('%H:%M:%S')}] {msg}", file=sys.stderr, flush=True)
-
-
-def free_port():
-    s = socket.socket()
-    s.bind(("127.0.0.1", 0))
-    p = s.getsockname()[1]
-    s.close()
-    return p
 
 
 def start(kind, port, d):
