@@ -142,6 +142,8 @@ pub struct Config {
     slowlog_slower_than: i64,
     /// `maxmemory` in bytes, parsed once: every growing command reads it.
     maxmemory: u64,
+    /// `client-output-buffer-limit`, parsed once: every loop turn reads it.
+    output_limits: OutputLimits,
 }
 
 impl Config {
@@ -154,6 +156,7 @@ impl Config {
             file: None,
             slowlog_slower_than: 0,
             maxmemory: 0,
+            output_limits: OutputLimits::default(),
         }
         .cached()
     }
@@ -162,7 +165,13 @@ impl Config {
     fn cached(mut self) -> Config {
         self.slowlog_slower_than = self.get_i64("slowlog-log-slower-than");
         self.maxmemory = self.get_i64("maxmemory").max(0) as u64;
+        self.output_limits = OutputLimits::parse(self.get("client-output-buffer-limit"));
         self
+    }
+
+    /// `client-output-buffer-limit` (server/output_limits.rs enforces it).
+    pub fn output_limits(&self) -> &OutputLimits {
+        &self.output_limits
     }
 
     /// `maxmemory` in bytes (0: no limit).
@@ -307,6 +316,9 @@ impl Config {
         }
         if p.name == "maxmemory" {
             self.maxmemory = self.get_i64(p.name).max(0) as u64;
+        }
+        if p.name == "client-output-buffer-limit" {
+            self.output_limits = OutputLimits::parse(self.get(p.name));
         }
         Ok(())
     }
@@ -494,5 +506,46 @@ pub fn set_loglevel_hook(hook: LoglevelHook) {
 pub fn apply_loglevel(level: &str) {
     if let Some(hook) = LOGLEVEL_HOOK.get() {
         hook(level);
+    }
+}
+
+/// One class's limits: bytes (0 = none) and seconds.
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
+pub struct Limit {
+    pub hard: u64,
+    pub soft: u64,
+    pub soft_seconds: i64,
+}
+
+/// `client-output-buffer-limit`, parsed: the normal and pubsub classes' limits (Berth has no replicas; MONITOR clients count as
+/// normal, as in Redis).
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
+pub struct OutputLimits {
+    pub normal: Limit,
+    pub pubsub: Limit,
+}
+
+impl OutputLimits {
+    /// Parses the parameter as CONFIG GET prints it: `class hard soft seconds` groups, sizes
+    /// already in bytes (the config table validated and normalised them).
+    pub fn parse(text: &str) -> OutputLimits {
+        let mut limits = OutputLimits::default();
+        let words: Vec<&str> = text.split_ascii_whitespace().collect();
+        for group in words.chunks(4) {
+            let [class, hard, soft, secs] = group else {
+                continue;
+            };
+            let limit = Limit {
+                hard: hard.parse().unwrap_or(0),
+                soft: soft.parse().unwrap_or(0),
+                soft_seconds: secs.parse().unwrap_or(0),
+            };
+            match *class {
+                "normal" => limits.normal = limit,
+                "pubsub" => limits.pubsub = limit,
+                _ => {}
+            }
+        }
+        limits
     }
 }

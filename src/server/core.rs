@@ -169,8 +169,6 @@ pub struct World {
     pub tracking: super::tracking::Tracking,
     /// RSS as last sampled, for `maxmemory` (maxmemory.rs).
     pub used_memory_sample: u64,
-    /// `client-output-buffer-limit` as last read, parsed (output_limits.rs).
-    pub output_limits: (String, super::output_limits::OutputLimits),
     /// A `SCRIPT DEBUG YES` session runs: its changes are undone when it ends.
     pub(super) discard: Option<Box<super::discard::Discard>>,
 }
@@ -211,7 +209,6 @@ impl World {
             persist: None,
             loading: None,
             tracking: Default::default(),
-            output_limits: Default::default(),
             used_memory_sample: crate::commands::introspection::rss_bytes(),
             discard: None,
         }

@@ -6,47 +6,7 @@
 use super::client::Client;
 use super::core::World;
 use super::ClientId;
-
-/// One class's limits: bytes (0 = none) and seconds.
-#[derive(Clone, Copy, Debug, Default, PartialEq)]
-pub struct Limit {
-    pub hard: u64,
-    pub soft: u64,
-    pub soft_seconds: i64,
-}
-
-/// The normal and pubsub classes' limits (Berth has no replicas; MONITOR clients count as
-/// normal, as in Redis).
-#[derive(Clone, Debug, Default, PartialEq)]
-pub struct OutputLimits {
-    pub normal: Limit,
-    pub pubsub: Limit,
-}
-
-impl OutputLimits {
-    /// Parses the parameter as CONFIG GET prints it: `class hard soft seconds` groups, sizes
-    /// already in bytes (the config table validated and normalised them).
-    pub fn parse(text: &str) -> OutputLimits {
-        let mut limits = OutputLimits::default();
-        let words: Vec<&str> = text.split_ascii_whitespace().collect();
-        for group in words.chunks(4) {
-            let [class, hard, soft, secs] = group else {
-                continue;
-            };
-            let limit = Limit {
-                hard: hard.parse().unwrap_or(0),
-                soft: soft.parse().unwrap_or(0),
-                soft_seconds: secs.parse().unwrap_or(0),
-            };
-            match *class {
-                "normal" => limits.normal = limit,
-                "pubsub" => limits.pubsub = limit,
-                _ => {}
-            }
-        }
-        limits
-    }
-}
+use crate::config::Limit;
 
 /// Whether `c`, holding `used` bytes of unsent output at unix second `now`, is past its limit;
 /// keeps the time it first passed the soft limit as Redis does.
@@ -70,11 +30,7 @@ fn exceeded(c: &mut Client, limit: Limit, used: u64, now: i64) -> bool {
 impl World {
     /// After a turn's output is queued: closes the given clients that are past their limit.
     pub fn enforce_output_limits(&mut self, ids: &[ClientId]) {
-        let text = self.config.get("client-output-buffer-limit");
-        if text != self.output_limits.0 {
-            self.output_limits = (text.to_string(), OutputLimits::parse(text));
-        }
-        let limits = self.output_limits.1.clone();
+        let limits = *self.config.output_limits();
         let now = super::now_ms() / 1000;
         for id in ids {
             let Some(c) = self.clients.get_mut(id) else {
@@ -106,6 +62,7 @@ impl World {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::config::OutputLimits;
 
     #[test]
     fn parses_config_get_form() {
